@@ -1,0 +1,103 @@
+#!/usr/bin/env node
+// The berth command. Parses arguments, loads configuration, calls one workflow, prints, and maps
+// errors to exit codes: 0 ok, 1 failed, 2 bad usage or input.
+import { Command, Option } from '@commander-js/extra-typings';
+import { buildImages, imageRoots } from '../build/builder.js';
+import { formatTree, loadImageTree, selectImages } from '../build/image-tree.js';
+import { pushImages } from '../build/push.js';
+import { loadBuildConfig } from '../config/build-config.js';
+import { InputError } from '../config/errors.js';
+import { Engine, EngineError } from '../engine/docker.js';
+import { BuildReporter } from '../ui/build-report.js';
+import { formatDuration } from '../ui/format.js';
+
+let debug = false;
+
+const program = new Command()
+  .name('berth')
+  .description('Build OpenStack service images and deploy them onto Docker hosts')
+  .option('--config-dir <dir>', 'directory holding globals.yml, passwords.yml, the inventory', '/etc/berth')
+  .option('--debug', 'print stack traces of unexpected errors', false)
+  .addOption(new Option('--format <format>', 'output format').choices(['text', 'json'] as const).default('text' as const))
+  .hook('preAction', (cmd) => {
+    debug = cmd.opts().debug;
+  });
+
+program
+  .command('build')
+  .description('build the image tree (all images, or the named ones and their ancestors)')
+  .argument('[images...]', 'image names or regular expressions')
+  .option('--list', 'print the image tree and exit', false)
+  .option('--concurrency <n>', 'images built at once (default: number of cores)', parsePositiveInt)
+  .option('--log-dir <dir>', 'where each image build log is written', '/var/log/berth/build')
+  .action(async (patterns, opts) => {
+    const global = program.opts();
+    const config = loadBuildConfig(global.configDir);
+    if (opts.list) {
+      const images = loadImageTree(imageRoots(config));
+      console.log(formatTree(images));
+      return;
+    }
+    const engine = new Engine();
+    await engine.ping();
+    const total = selectImages(loadImageTree(imageRoots(config)), patterns).size + (config.baseImage ? 0 : 1);
+    const reporter = new BuildReporter(global.format, total);
+    const controller = new AbortController();
+    process.once('SIGINT', () => controller.abort());
+    const results = await buildImages({
+      config,
+      engine,
+      patterns,
+      logDir: opts.logDir,
+      concurrency: opts.concurrency,
+      signal: controller.signal,
+      onEvent: reporter.onEvent,
+    });
+    reporter.summary(results);
+    if (results.some((r) => r.status === 'failed' || r.status === 'skipped')) process.exitCode = 1;
+  });
+
+program
+  .command('push')
+  .description('push built images to the configured registry')
+  .argument('[images...]', 'image names or regular expressions')
+  .action(async (patterns) => {
+    const global = program.opts();
+    const config = loadBuildConfig(global.configDir);
+    const engine = new Engine();
+    await engine.ping();
+    const results = await pushImages(config, engine, patterns, (r) => {
+      if (global.format === 'json') console.log(JSON.stringify({ type: 'push', ...r }));
+      else console.log(`${r.ok ? 'pushed' : 'FAILED'}  ${r.ref} (${formatDuration(r.durationMs)}, ${r.attempts} attempt(s))${r.error ? `: ${r.error}` : ''}`);
+    });
+    const failed = results.filter((r) => !r.ok).length;
+    if (global.format === 'text') console.log(`\n${results.length - failed} pushed, ${failed} failed`);
+    if (failed) process.exitCode = 1;
+  });
+
+function parsePositiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InputError(`expected a positive whole number, got "${v}"`);
+  return n;
+}
+
+try {
+  await program.parseAsync();
+} catch (err) {
+  process.exitCode = reportError(err);
+}
+
+function reportError(err: unknown): number {
+  if (err instanceof InputError) {
+    console.error(`berth: ${err.message}${err.hint ? `\n  → ${err.hint}` : ''}`);
+    return 2;
+  }
+  if (err instanceof EngineError) {
+    console.error(`berth: ${err.message}${err.hint ? `\n  → ${err.hint}` : ''}`);
+    return 1;
+  }
+  const e = err instanceof Error ? err : new Error(String(err));
+  console.error(`berth: ${e.message}${debug ? `\n${e.stack}` : '\n  (run with --debug for details)'}`);
+  return 1;
+}
+

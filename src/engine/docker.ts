@@ -1,0 +1,156 @@
+// The only module that talks to Docker Engine. Everything above it sees plain data.
+import Docker from 'dockerode';
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+
+export interface ImageInfo {
+  id: string;
+  labels: Record<string, string>;
+  size: number;
+  created: string;
+}
+
+export class EngineError extends Error {
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface BuildRequest {
+  context: Readable;
+  tag: string;
+  labels: Record<string, string>;
+  buildArgs: Record<string, string>;
+  signal?: AbortSignal;
+  /** Every line of build output, for the image's log file. */
+  onOutput: (text: string) => void;
+}
+
+interface BuildEvent {
+  stream?: string;
+  status?: string;
+  error?: string;
+  errorDetail?: { message?: string };
+  aux?: { ID?: string };
+}
+
+export class Engine {
+  readonly docker: Docker;
+
+  constructor(socketPath = process.env.BERTH_DOCKER_SOCKET ?? '/var/run/docker.sock') {
+    this.docker = new Docker({ socketPath });
+  }
+
+  async ping(): Promise<string> {
+    try {
+      const v = await this.docker.version();
+      return v.Version;
+    } catch (err) {
+      throw new EngineError(
+        `Docker Engine does not answer on its socket: ${(err as Error).message}`,
+        'install and start it (scripts/host-setup.sh does both), or set BERTH_DOCKER_SOCKET',
+      );
+    }
+  }
+
+  async inspectImage(ref: string): Promise<ImageInfo | undefined> {
+    try {
+      const info = await this.docker.getImage(ref).inspect();
+      return {
+        id: info.Id,
+        labels: info.Config?.Labels ?? {},
+        size: info.Size,
+        created: info.Created,
+      };
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Builds from a tar context. The engine reports a failed build as an error event inside a
+   * successful HTTP stream, so the stream is scanned rather than trusted.
+   */
+  async build(req: BuildRequest): Promise<string> {
+    const stream = (await this.docker.buildImage(req.context, {
+      t: req.tag,
+      labels: req.labels,
+      buildargs: req.buildArgs,
+      rm: true,
+      forcerm: true,
+      abortSignal: req.signal,
+    } as Docker.ImageBuildOptions)) as Readable;
+    let imageId: string | undefined;
+    let failure: string | undefined;
+    await consumeJsonLines(stream, (ev: BuildEvent) => {
+      if (ev.stream) req.onOutput(ev.stream);
+      if (ev.status) req.onOutput(ev.status + '\n');
+      if (ev.aux?.ID) imageId = ev.aux.ID;
+      if (ev.error || ev.errorDetail) {
+        failure = ev.errorDetail?.message ?? ev.error;
+        req.onOutput(`ERROR: ${failure}\n`);
+      }
+    });
+    if (failure) throw new EngineError(failure);
+    const info = await this.inspectImage(req.tag);
+    if (!info) throw new EngineError(`build of ${req.tag} reported success but no image exists`);
+    return imageId ?? info.id;
+  }
+
+  /** Imports a root filesystem tarball as a single-layer image. */
+  async importRootfs(tarPath: string, ref: string, changes: string[]): Promise<void> {
+    const [repo, tag] = splitRef(ref);
+    const stream = (await this.docker.importImage(createReadStream(tarPath), {
+      repo,
+      tag,
+      changes,
+    } as object)) as Readable;
+    let failure: string | undefined;
+    await consumeJsonLines(stream, (ev: BuildEvent) => {
+      if (ev.error || ev.errorDetail) failure = ev.errorDetail?.message ?? ev.error;
+    });
+    if (failure) throw new EngineError(`import of ${ref} failed: ${failure}`);
+  }
+
+  async push(ref: string, onOutput: (text: string) => void): Promise<void> {
+    const [repo, tag] = splitRef(ref);
+    const stream = (await this.docker.getImage(ref).push({ tag, authconfig: {} } as object)) as Readable;
+    let failure: string | undefined;
+    await consumeJsonLines(stream, (ev: BuildEvent) => {
+      if (ev.status) onOutput(`${ev.status}\n`);
+      if (ev.error || ev.errorDetail) failure = ev.errorDetail?.message ?? ev.error;
+    });
+    if (failure) throw new EngineError(`push of ${repo}:${tag} failed: ${failure}`);
+  }
+
+  async tag(source: string, ref: string): Promise<void> {
+    const [repo, tag] = splitRef(ref);
+    await this.docker.getImage(source).tag({ repo, tag });
+  }
+}
+
+/** `registry:5000/ns/name:tag` → [`registry:5000/ns/name`, `tag`]; the port colon is not a tag. */
+export function splitRef(ref: string): [string, string] {
+  const slash = ref.lastIndexOf('/');
+  const colon = ref.lastIndexOf(':');
+  if (colon > slash) return [ref.slice(0, colon), ref.slice(colon + 1)];
+  return [ref, 'latest'];
+}
+
+async function consumeJsonLines<T>(stream: Readable, onEvent: (ev: T) => void): Promise<void> {
+  let pending = '';
+  for await (const chunk of stream) {
+    pending += (chunk as Buffer).toString('utf8');
+    let nl: number;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl).trim();
+      pending = pending.slice(nl + 1);
+      if (line) onEvent(JSON.parse(line) as T);
+    }
+  }
+  if (pending.trim()) onEvent(JSON.parse(pending) as T);
+}
