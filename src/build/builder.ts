@@ -66,6 +66,7 @@ export async function buildImages(req: BuildRequest): Promise<ImageResult[]> {
   const done = new Map<string, { id: string; size: number }>();
   const refOf = (name: string): string => imageRef(config, name);
   const started = new Map<string, number>();
+  const replaced: string[] = [];
 
   const work = async (name: string): Promise<ImageResult> => {
     const logFile = join(req.logDir, `${name}.log`);
@@ -128,6 +129,7 @@ export async function buildImages(req: BuildRequest): Promise<ImageResult[]> {
           signal: req.signal,
           onOutput: (text) => log.write(text),
         });
+        if (existing) replaced.push(existing.id);
         return 'built';
       } catch (err) {
         const message = (err as Error).message;
@@ -161,6 +163,10 @@ export async function buildImages(req: BuildRequest): Promise<ImageResult[]> {
     started.set(name, Date.now());
     req.onEvent?.({ type: 'start', image: name });
   });
+
+  // Replaced images are untagged now; children go first so their parents become removable. One
+  // still used by a container stays.
+  for (const id of replaced.reverse()) await engine.removeImageIfUnused(id);
 
   const results: ImageResult[] = [];
   for (const node of nodes) {

@@ -2,10 +2,12 @@
 // The berth command. Parses arguments, loads configuration, calls one workflow, prints, and maps
 // errors to exit codes: 0 ok, 1 failed, 2 bad usage or input.
 import { Command, Option } from '@commander-js/extra-typings';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { buildImages, imageRoots } from '../build/builder.js';
 import { formatTree, loadImageTree, selectImages } from '../build/image-tree.js';
 import { pushImages } from '../build/push.js';
-import { loadBuildConfig } from '../config/build-config.js';
+import { loadBuildConfig, type BuildConfig } from '../config/build-config.js';
 import { InputError } from '../config/errors.js';
 import { Engine, EngineError } from '../engine/docker.js';
 import { BuildReporter } from '../ui/build-report.js';
@@ -34,28 +36,58 @@ program
     const global = program.opts();
     const config = loadBuildConfig(global.configDir);
     if (opts.list) {
-      const images = loadImageTree(imageRoots(config));
-      console.log(formatTree(images));
+      console.log(formatTree(loadImageTree(imageRoots(config))));
       return;
     }
-    const engine = new Engine();
-    await engine.ping();
-    const total = selectImages(loadImageTree(imageRoots(config)), patterns).size + (config.baseImage ? 0 : 1);
-    const reporter = new BuildReporter(global.format, total);
-    const controller = new AbortController();
-    process.once('SIGINT', () => controller.abort());
-    const results = await buildImages({
-      config,
-      engine,
-      patterns,
-      logDir: opts.logDir,
-      concurrency: opts.concurrency,
-      signal: controller.signal,
-      onEvent: reporter.onEvent,
-    });
-    reporter.summary(results);
-    if (results.some((r) => r.status === 'failed' || r.status === 'skipped')) process.exitCode = 1;
+    await runBuild(config, patterns, opts.logDir, opts.concurrency);
   });
+
+program
+  .command('up')
+  .description('the all-in-one: prepare this host (Docker Engine, mmdebstrap) and build every image')
+  .option('--log-dir <dir>', 'where each image build log is written', '/var/log/berth/build')
+  .action(async (opts) => {
+    const config = loadBuildConfig(program.opts().configDir);
+    console.log('==> host setup');
+    await runHostSetup();
+    console.log('==> build');
+    await runBuild(config, [], opts.logDir, undefined);
+  });
+
+async function runBuild(config: BuildConfig, patterns: string[], logDir: string, concurrency: number | undefined): Promise<void> {
+  const format = program.opts().format;
+  const engine = new Engine();
+  await engine.ping();
+  const total = selectImages(loadImageTree(imageRoots(config)), patterns).size + (config.baseImage ? 0 : 1);
+  const reporter = new BuildReporter(format, total);
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort());
+  const results = await buildImages({
+    config,
+    engine,
+    patterns,
+    logDir,
+    concurrency,
+    signal: controller.signal,
+    onEvent: reporter.onEvent,
+  });
+  reporter.summary(results);
+  if (results.some((r) => r.status === 'failed' || r.status === 'skipped')) {
+    throw new EngineError('some images did not build', `see the logs in ${logDir}`);
+  }
+}
+
+/** Bootstraps this machine as a host: the same script the test command uses. */
+function runHostSetup(): Promise<void> {
+  const script = fileURLToPath(new URL('../../scripts/host-setup.sh', import.meta.url));
+  return new Promise((resolve, reject) => {
+    const child = spawn(script, [], { stdio: 'inherit' });
+    child.on('error', reject);
+    child.on('close', (code) =>
+      code === 0 ? resolve() : reject(new EngineError(`host setup failed (exit ${code})`, 'see its output above')),
+    );
+  });
+}
 
 program
   .command('push')

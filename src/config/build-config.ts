@@ -53,20 +53,25 @@ export interface BuildConfig {
 
 export const defaultBuildConfig: BuildConfig = fromParsed(buildSchema.parse({}), '/');
 
-/** Reads build.yml, else the `build:` section of globals.yml, else defaults. */
+/**
+ * Reads build.yml, else the `build:` section of globals.yml, else defaults. Image naming set at the
+ * top of globals.yml (docker_registry, docker_namespace, openstack_tag, as kolla-ansible has them)
+ * is the default for the build too, so build and deploy always name images alike.
+ */
 export function loadBuildConfig(configDir: string): BuildConfig {
-  const buildFile = join(configDir, 'build.yml');
-  if (existsSync(buildFile)) return fromFile(readYamlFile(buildFile), []);
   const globalsFile = join(configDir, 'globals.yml');
-  if (existsSync(globalsFile)) {
-    const globals = readYamlFile(globalsFile);
-    const section = (globals.data as Record<string, unknown> | null)?.build;
-    if (section !== undefined) return fromFile({ ...globals, data: section }, ['build']);
-  }
-  return defaultBuildConfig;
+  const globals = existsSync(globalsFile) ? readYamlFile(globalsFile) : undefined;
+  const top = (globals?.data ?? {}) as Record<string, unknown>;
+  const naming = Object.fromEntries(
+    ['docker_registry', 'docker_namespace', 'openstack_tag'].filter((k) => typeof top[k] === 'string').map((k) => [k, top[k]]),
+  );
+  const buildFile = join(configDir, 'build.yml');
+  if (existsSync(buildFile)) return fromFile(readYamlFile(buildFile), [], naming);
+  if (globals && top.build !== undefined && top.build !== null) return fromFile({ ...globals, data: top.build }, ['build'], naming);
+  return fromParsed(buildSchema.parse(naming), configDir);
 }
 
-function fromFile(file: YamlFile, prefix: string[]): BuildConfig {
+function fromFile(file: YamlFile, prefix: string[], defaults: Record<string, unknown>): BuildConfig {
   const scoped: YamlFile = { ...file, where: (p) => file.where([...prefix, ...p]) };
   if (scoped.data !== null && typeof scoped.data === 'object' && !Array.isArray(scoped.data)) {
     for (const key of Object.keys(scoped.data)) {
@@ -78,7 +83,8 @@ function fromFile(file: YamlFile, prefix: string[]): BuildConfig {
       );
     }
   }
-  const parsed = validateYaml(scoped, buildSchema, knownKeys);
+  const data = { ...defaults, ...((scoped.data ?? {}) as Record<string, unknown>) };
+  const parsed = validateYaml({ ...scoped, data }, buildSchema, knownKeys);
   return fromParsed(parsed, dirname(file.path));
 }
 

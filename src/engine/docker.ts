@@ -127,6 +127,14 @@ export class Engine {
     if (failure) throw new EngineError(`push of ${repo}:${tag} failed: ${failure}`);
   }
 
+  async removeImageIfUnused(id: string): Promise<void> {
+    try {
+      await this.docker.getImage(id).remove({ noprune: false });
+    } catch {
+      // In use by a container or a child image, or still tagged elsewhere: keep it.
+    }
+  }
+
   async tag(source: string, ref: string): Promise<void> {
     const [repo, tag] = splitRef(ref);
     await this.docker.getImage(source).tag({ repo, tag });

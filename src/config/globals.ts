@@ -1,0 +1,181 @@
+// globals.yml: kolla-ansible's key names, so an operator's existing file mostly works. The type keeps
+// the snake_case names too: they are what operators write and what service templates refer to.
+import { existsSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { InputError } from './errors.js';
+import { didYouMean, readYamlFile, validateYaml, type YamlFile } from './yaml-file.js';
+
+// kolla-ansible writes `enable_haproxy: "yes"` (a string, which Ansible's bool filter reads); YAML 1.1
+// already turns unquoted yes/no into booleans, so quoted forms are the only ones left to handle.
+const truthy = new Set(['yes', 'true', 'on', 'y']);
+const falsy = new Set(['no', 'false', 'off', 'n']);
+const flag = (byDefault: boolean) =>
+  z
+    .preprocess((v) => {
+      if (typeof v !== 'string') return v;
+      const s = v.trim().toLowerCase();
+      return truthy.has(s) ? true : falsy.has(s) ? false : v;
+    }, z.boolean({ error: 'expected yes/no (or true/false)' }))
+    .default(byDefault);
+
+// kolla-ansible's defaults quote port numbers ("3306"); accept both.
+const numeric = (v: unknown): unknown => (typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v);
+const port = (byDefault: number) =>
+  z.preprocess(numeric, z.number({ error: 'expected a port number' }).int().min(1).max(65535)).default(byDefault);
+
+const ipAddress = z.string({ error: 'expected an IP address' }).refine((s) => isIP(s) !== 0, 'not an IP address');
+const interfaceName = z
+  .string({ error: 'expected a network interface name such as eth0' })
+  .regex(/^[A-Za-z0-9_.:@-]{1,15}$/, 'not a network interface name');
+
+const fields = {
+  kolla_internal_vip_address: ipAddress.optional(),
+  kolla_external_vip_address: ipAddress.optional(),
+  network_interface: z
+    .string({
+      error: (i) =>
+        i.input === undefined
+          ? 'is required (the interface of the management/API network, e.g. eth0)'
+          : 'expected a network interface name such as eth0',
+    })
+    .pipe(interfaceName),
+  api_interface: interfaceName.optional(),
+  openstack_release: z.string().min(1).default('zed'),
+  openstack_tag: z.string().regex(/^[\w][\w.-]{0,127}$/, 'not a valid image tag').default('zed'),
+  docker_registry: z.string().default(''),
+  docker_namespace: z.string().regex(/^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, 'not a valid image namespace').default('berth'),
+  node_config_directory: z.string().regex(/^\//, 'must be an absolute path').default('/etc/berth/config'),
+  enable_mariadb: flag(true),
+  enable_memcached: flag(true),
+  enable_rabbitmq: flag(true),
+  enable_keystone: flag(true),
+  enable_glance: flag(false),
+  enable_placement: flag(false),
+  enable_nova: flag(false),
+  enable_horizon: flag(false),
+  enable_heat: flag(false),
+  enable_neutron: flag(false),
+  keystone_token_provider: z.literal('fernet', { error: 'berth supports only "fernet"' }).default('fernet'),
+  fernet_token_expiry: z.preprocess(numeric, z.number({ error: 'expected a number of seconds' }).int().positive()).default(86400),
+  database_port: port(3306),
+  rabbitmq_port: port(5672),
+  memcached_port: port(11211),
+  keystone_public_port: port(5000),
+  openstack_region_name: z.string().min(1).default('RegionOne'),
+  keystone_admin_user: z.string().min(1).default('admin'),
+  keystone_admin_project: z.string().min(1).default('admin'),
+  openstack_logging_debug: flag(false),
+};
+
+// Read by build-config.ts; not validated here, so the two never disagree about it.
+const passedThrough = ['build'];
+
+const globalsSchema = z.object(fields);
+type Parsed = z.infer<typeof globalsSchema>;
+
+export type Globals = Omit<Parsed, 'api_interface' | 'kolla_internal_vip_address' | 'kolla_external_vip_address'> & {
+  api_interface: string;
+  /** null when unset: the deployment resolves it from the first control host. */
+  kolla_internal_vip_address: string | null;
+  kolla_external_vip_address: string | null;
+};
+
+export const supportedGlobals: readonly string[] = [...Object.keys(fields), ...passedThrough];
+
+/** Real kolla-ansible globals.yml settings berth does not implement yet: warned about, then ignored. */
+export const kollaOnlyGlobals: readonly string[] = [
+  'kolla_base_distro', 'kolla_install_type', 'kolla_container_engine', 'openstack_tag_suffix',
+  'kolla_internal_fqdn', 'kolla_external_fqdn', 'kolla_external_vip_interface', 'network_address_family',
+  'neutron_external_interface', 'neutron_plugin_agent', 'neutron_ipam_driver', 'tunnel_interface',
+  'dns_interface', 'storage_interface', 'octavia_network_interface', 'swift_storage_interface',
+  'docker_registry_insecure', 'docker_registry_username', 'keepalived_virtual_router_id',
+  'kolla_enable_tls_internal', 'kolla_enable_tls_external', 'kolla_enable_tls_backend', 'kolla_certificates_dir',
+  'kolla_copy_ca_into_containers', 'openstack_cacert', 'node_custom_config', 'enable_openstack_core',
+  'enable_haproxy', 'enable_keepalived', 'enable_hacluster', 'enable_proxysql', 'enable_cinder', 'enable_cinder_backup',
+  'enable_cinder_backend_lvm', 'enable_cinder_backend_nfs', 'enable_ceph', 'enable_fluentd', 'enable_central_logging',
+  'enable_openvswitch', 'enable_ovn', 'enable_neutron_provider_networks', 'enable_neutron_dvr', 'enable_neutron_qos',
+  'enable_etcd', 'enable_grafana', 'enable_prometheus', 'enable_swift', 'enable_ironic', 'enable_octavia',
+  'enable_magnum', 'enable_barbican', 'enable_designate', 'enable_manila', 'enable_skyline', 'enable_redis',
+  'enable_opensearch', 'enable_masakari', 'enable_aodh', 'enable_ceilometer', 'enable_gnocchi', 'enable_zun',
+  'enable_osprofiler', 'enable_mariabackup', 'enable_multipathd', 'nova_compute_virt_type', 'nova_console',
+  'glance_backend_file', 'glance_backend_ceph', 'cinder_volume_group', 'external_ceph_cephx_enabled',
+  'openstack_service_workers', 'horizon_backend_database',
+];
+
+/** Reads and validates <configDir>/globals.yml; warnings are "file:line:col: ..." lines for the operator. */
+export function loadGlobals(configDir: string): { globals: Globals; warnings: string[] } {
+  const path = join(configDir, 'globals.yml');
+  if (!existsSync(path)) throw new InputError(`${path}: not found`, 'run berth init to write one, or pass --config-dir');
+  return parseGlobals(readYamlFile(path));
+}
+
+export function parseGlobals(file: YamlFile): { globals: Globals; warnings: string[] } {
+  const data = file.data;
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    throw new InputError(`${file.where([])}: globals.yml must be a mapping of settings`, 'write it as key: value lines');
+  }
+  const warnings: string[] = [];
+  const supported: Record<string, unknown> = {};
+  const candidates = [...supportedGlobals, ...kollaOnlyGlobals];
+  // Keys are sorted out before the schema runs, so a typo reads as a typo, not a type error.
+  for (const [key, value] of Object.entries(data)) {
+    if (key in fields) {
+      supported[key] = value;
+    } else if (passedThrough.includes(key)) {
+      continue;
+    } else if (kollaOnlyGlobals.includes(key)) {
+      warnings.push(`${file.where([key])}: ${key} is a kolla-ansible setting berth does not support yet; it is ignored`);
+    } else {
+      const suggestion = didYouMean(key, candidates);
+      throw new InputError(
+        `${file.where([key])}: unknown key "${key}"${suggestion ? `; did you mean "${suggestion}"?` : ''}`,
+        'remove the key or correct its name',
+      );
+    }
+  }
+  resolveReferences(file, supported);
+  const p = validateYaml({ ...file, data: supported }, globalsSchema, supportedGlobals);
+  return {
+    globals: {
+      ...p,
+      api_interface: p.api_interface ?? p.network_interface,
+      kolla_internal_vip_address: p.kolla_internal_vip_address ?? null,
+      kolla_external_vip_address: p.kolla_external_vip_address ?? null,
+    },
+    warnings,
+  };
+}
+
+/**
+ * kolla-ansible's own globals.yml suggests values like `api_interface: "{{ network_interface }}"`.
+ * A value that is exactly one reference to another setting is resolved (falling back to its default);
+ * any other Jinja is refused, since a literal "{{ ... }}" would fail much later and far from here.
+ */
+function resolveReferences(file: YamlFile, values: Record<string, unknown>): void {
+  const resolving = new Set<string>();
+  const resolve = (key: string): unknown => {
+    const value = key in values ? values[key] : defaultOf(key);
+    if (typeof value !== 'string' || !/\{\{|\{%/.test(value)) return value;
+    const ref = /^\s*\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}\s*$/.exec(value)?.[1];
+    if (ref === undefined || !(ref in fields)) {
+      throw new InputError(
+        `${file.where([key])}: ${key}: berth does not evaluate Jinja expressions in globals.yml`,
+        'write the value itself, or a single reference to another setting like "{{ network_interface }}"',
+      );
+    }
+    if (resolving.has(ref)) throw new InputError(`${file.where([key])}: ${key}: the reference to ${ref} goes round in a circle`);
+    resolving.add(key);
+    const resolved = resolve(ref);
+    resolving.delete(key);
+    return resolved;
+  };
+  for (const key of Object.keys(values)) values[key] = resolve(key);
+}
+
+function defaultOf(key: string): unknown {
+  const field = fields[key as keyof typeof fields] as z.ZodType;
+  const result = field.safeParse(undefined);
+  return result.success ? result.data : undefined;
+}

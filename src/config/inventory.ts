@@ -1,0 +1,376 @@
+// Ansible INI inventories (the `all-in-one` / `multinode` files kolla-ansible operators already
+// have). No npm package parses this dialect faithfully, and we want every error to say file:line.
+import { readFileSync } from 'node:fs';
+import { InputError } from './errors.js';
+import { didYouMean } from './yaml-file.js';
+
+export interface InventoryHost {
+  name: string;
+  /** Variables given on the host's own lines (all of them merged, later lines win). */
+  vars: Record<string, string>;
+  /** Line of the host's first appearance. */
+  line: number;
+}
+
+export interface InventoryGroup {
+  name: string;
+  /** Hosts listed directly under [name], in order. */
+  hosts: string[];
+  /** Groups listed under [name:children], in order. */
+  children: string[];
+  /** From [name:vars]. */
+  vars: Record<string, string>;
+  /** Line of the group's first section; 0 for a group that exists without one (all, ungrouped, top-level groups). */
+  line: number;
+}
+
+export interface Inventory {
+  path: string;
+  hosts: Map<string, InventoryHost>;
+  groups: Map<string, InventoryGroup>;
+}
+
+export interface InventoryOptions {
+  /** Group names that may hold hosts directly besides the top-level ones (e.g. per-service groups from the catalog). */
+  knownGroups?: readonly string[];
+}
+
+/** The groups berth places services on. They always exist, possibly empty, so `[mariadb:children]\nstorage` works in an inventory without [storage]. */
+export const topLevelGroups = ['control', 'network', 'compute', 'storage', 'monitoring', 'deployment', 'baremetal'] as const;
+
+export function loadInventory(path: string, opts: InventoryOptions = {}): Inventory {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new InputError(`${path}: cannot read the inventory (${code ?? String(err)})`);
+  }
+  return parseInventory(path, text, opts);
+}
+
+type SectionKind = 'hosts' | 'children' | 'vars';
+
+type Fail = (line: number, message: string, hint?: string) => never;
+
+// What the parser learnt about where things were written, for errors raised after the whole file is read.
+interface Sources {
+  childLines: Map<string, Map<string, number>>;
+  hostLines: Map<string, Map<string, number>>;
+  hostSectionLines: Map<string, number>;
+  varsLines: Map<string, number>;
+  /** [g:vars] may come before [g]: kept aside and attached once the file is read. */
+  groupVars: Map<string, Record<string, string>>;
+}
+
+export function parseInventory(path: string, text: string, opts: InventoryOptions = {}): Inventory {
+  const inv: Inventory = { path, hosts: new Map(), groups: new Map() };
+  const src: Sources = { childLines: new Map(), hostLines: new Map(), hostSectionLines: new Map(), varsLines: new Map(), groupVars: new Map() };
+  const ansibleHostLine = new Map<string, number>();
+  for (const name of ['all', 'ungrouped', ...topLevelGroups]) inv.groups.set(name, emptyGroup(name, 0));
+
+  const fail: Fail = (line, message, hint) => {
+    throw new InputError(`${path}:${line}: ${message}`, hint);
+  };
+
+  // Hosts before any section are "ungrouped", as in Ansible.
+  let group = 'ungrouped';
+  let kind: SectionKind = 'hosts';
+  for (const [i, raw] of text.split(/\r?\n/).entries()) {
+    const line = i + 1;
+    const trimmed = raw.trim();
+    if (trimmed === '' || trimmed.startsWith('#') || trimmed.startsWith(';')) continue;
+
+    if (trimmed.startsWith('[')) {
+      const m = /^\[([^\]]*)\]\s*(?:[#;].*)?$/.exec(trimmed);
+      if (!m) fail(line, `malformed section header "${trimmed}"`, 'write it as [group], [group:children] or [group:vars]');
+      const [name, suffix, extra] = m[1]!.trim().split(':');
+      if (extra !== undefined || (suffix !== undefined && suffix !== 'children' && suffix !== 'vars')) {
+        fail(line, `malformed section header "${trimmed}"`, 'the only section kinds are [group], [group:children] and [group:vars]');
+      }
+      checkGroupName(name!, line, fail);
+      group = name!;
+      kind = suffix === 'children' ? 'children' : suffix === 'vars' ? 'vars' : 'hosts';
+      if (kind === 'vars') {
+        if (!src.varsLines.has(group)) src.varsLines.set(group, line);
+        if (!src.groupVars.has(group)) src.groupVars.set(group, {});
+        continue;
+      }
+      if (!inv.groups.has(group)) inv.groups.set(group, emptyGroup(group, line));
+      const g = inv.groups.get(group)!;
+      if (g.line === 0) g.line = line;
+      if (kind === 'hosts' && !src.hostSectionLines.has(group)) src.hostSectionLines.set(group, line);
+      continue;
+    }
+
+    if (kind === 'children') {
+      const child = stripInlineComment(trimmed);
+      if (/\s/.test(child)) fail(line, `a [${group}:children] line must hold one group name, found "${child}"`);
+      checkGroupName(child, line, fail);
+      const lines = src.childLines.get(group) ?? new Map<string, number>();
+      src.childLines.set(group, lines);
+      if (!lines.has(child)) {
+        lines.set(child, line);
+        inv.groups.get(group)!.children.push(child);
+      }
+      continue;
+    }
+
+    if (kind === 'vars') {
+      const eq = trimmed.indexOf('=');
+      const key = eq < 0 ? '' : trimmed.slice(0, eq).trim();
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) {
+        fail(line, `a [${group}:vars] line must be key=value`, 'variable names are letters, digits and _');
+      }
+      src.groupVars.get(group)![key] = unquote(stripInlineComment(trimmed.slice(eq + 1).trim()), line, fail);
+      continue;
+    }
+
+    // A host line: a name or range, then key=value host variables.
+    const words = shellWords(raw, line, fail);
+    if (words.length === 0) continue;
+    const [pattern, ...assignments] = words;
+    const vars: Record<string, string> = {};
+    for (const [n, word] of assignments.entries()) {
+      const eq = word.indexOf('=');
+      // The word itself is not printed: it may be half of `ansible_password secret`.
+      if (eq <= 0) fail(line, `host variables must be key=value; word ${n + 2} on this line has no "="`);
+      vars[word.slice(0, eq)] = word.slice(eq + 1);
+    }
+    // `name:port`, but not an IPv6 address; the colons inside a range's brackets do not count.
+    const portMatch = /^(.*[^:]):(\d+)$/.exec(pattern!);
+    let namePattern = pattern!;
+    if (portMatch && !portMatch[1]!.replace(/\[[^\]]*\]/g, '').includes(':')) {
+      namePattern = portMatch[1]!;
+      vars.ansible_port ??= portMatch[2]!;
+    }
+    const g = inv.groups.get(group)!;
+    const listed = src.hostLines.get(group) ?? new Map<string, number>();
+    src.hostLines.set(group, listed);
+    for (const name of expandHostPattern(namePattern, line, fail)) {
+      const first = listed.get(name);
+      if (first !== undefined) fail(line, `duplicate host "${name}" in [${group}] (already listed at line ${first})`, 'list each host once per group');
+      listed.set(name, line);
+      g.hosts.push(name);
+      const host = inv.hosts.get(name) ?? { name, vars: {}, line };
+      inv.hosts.set(name, host);
+      if (vars.ansible_host !== undefined) {
+        const previous = host.vars.ansible_host;
+        if (previous !== undefined && previous !== vars.ansible_host) {
+          const at = ansibleHostLine.get(name);
+          fail(line, `host "${name}" has ansible_host=${vars.ansible_host} here but ansible_host=${previous} at line ${at}`, 'give each host one address');
+        }
+        ansibleHostLine.set(name, line);
+      }
+      Object.assign(host.vars, vars);
+    }
+  }
+
+  validate(inv, src, new Set([...topLevelGroups, ...(opts.knownGroups ?? [])]), fail);
+  return inv;
+}
+
+function validate(inv: Inventory, src: Sources, known: Set<string>, fail: Fail): void {
+  const defined = [...inv.groups.keys()];
+
+  // A :children entry must name a group that exists, or the hosts meant for it are silently lost.
+  for (const [parent, lines] of src.childLines) {
+    for (const [child, line] of lines) {
+      if (inv.groups.has(child)) continue;
+      const suggestion = didYouMean(child, defined);
+      fail(
+        line,
+        `[${parent}:children] lists "${child}", a group that is not defined${suggestion ? `; did you mean "${suggestion}"?` : ''}`,
+        `correct the name, or define [${child}] with its hosts`,
+      );
+    }
+  }
+
+  // Rule: a group may hold hosts directly only if berth knows it (a top-level group, or one the caller
+  // names) or the inventory wires it into the tree as another group's child. Anything else is almost
+  // always a typo like [contrl], which would otherwise leave its hosts out of every service.
+  const isChild = new Set([...src.childLines.values()].flatMap((lines) => [...lines.keys()]));
+  for (const [name, line] of src.hostSectionLines) {
+    const g = inv.groups.get(name)!;
+    if (g.hosts.length === 0 || name === 'all' || name === 'ungrouped' || known.has(name) || isChild.has(name)) continue;
+    const suggestion = didYouMean(name, [...known]);
+    fail(
+      line,
+      `unknown group [${name}] holds hosts, but no service runs on it${suggestion ? `; did you mean [${suggestion}]?` : ''}`,
+      `use one of ${topLevelGroups.join(', ')}, or add it to one with [<group>:children]`,
+    );
+  }
+
+  for (const [name, vars] of src.groupVars) {
+    const g = inv.groups.get(name);
+    if (!g) {
+      const suggestion = didYouMean(name, defined);
+      fail(
+        src.varsLines.get(name)!,
+        `[${name}:vars] is for a group that is not defined${suggestion ? `; did you mean "${suggestion}"?` : ''}`,
+        `correct the name, or define [${name}]`,
+      );
+    }
+    Object.assign(g.vars, vars);
+  }
+
+  // Depth-first with a path stack: the edge that reaches a group already on the stack closes a cycle.
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (name: string, stack: string[]): void => {
+    if (state.get(name) === 'done') return;
+    state.set(name, 'visiting');
+    for (const child of inv.groups.get(name)!.children) {
+      if (state.get(child) === 'visiting') {
+        const cycle = [...stack.slice(stack.indexOf(child)), name, child].join(' → ');
+        const line = src.childLines.get(name)!.get(child)!;
+        fail(line, `[${name}:children] makes a cycle: ${cycle}`, 'a group cannot contain itself; remove one of these entries');
+      }
+      visit(child, [...stack, name]);
+    }
+    state.set(name, 'done');
+  };
+  for (const name of inv.groups.keys()) visit(name, []);
+}
+
+function emptyGroup(name: string, line: number): InventoryGroup {
+  return { name, hosts: [], children: [], vars: {}, line };
+}
+
+function checkGroupName(name: string, line: number, fail: Fail): void {
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(name)) {
+    fail(line, `"${name}" is not a valid group name`, 'group names are letters, digits, _, . and -');
+  }
+}
+
+function stripInlineComment(s: string): string {
+  return s.replace(/\s+[#;].*$/, '').trim();
+}
+
+function unquote(value: string, line: number, fail: Fail): string {
+  const q = value[0];
+  if (q === '"' || q === "'") {
+    if (value.length < 2 || value[value.length - 1] !== q) fail(line, 'unterminated quote');
+    return value.slice(1, -1);
+  }
+  return value;
+}
+
+/** Splits a host line like POSIX shlex with comments: quotes group, `#` at a word start ends the line. */
+function shellWords(raw: string, line: number, fail: Fail): string[] {
+  const words: string[] = [];
+  let word: string | null = null;
+  let quote: string | null = null;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i]!;
+    if (quote) {
+      if (c === quote) quote = null;
+      else if (c === '\\' && quote === '"' && i + 1 < raw.length) word += raw[++i]!;
+      else word += c;
+    } else if (c === '"' || c === "'") {
+      quote = c;
+      word ??= '';
+    } else if (/\s/.test(c)) {
+      if (word !== null) words.push(word);
+      word = null;
+    } else if (c === '#' && word === null) {
+      break;
+    } else if (c === '\\' && i + 1 < raw.length) {
+      word = (word ?? '') + raw[++i]!;
+    } else {
+      word = (word ?? '') + c;
+    }
+  }
+  if (quote) fail(line, 'unterminated quote');
+  if (word !== null) words.push(word);
+  return words;
+}
+
+/** `node[01:03]` → node01 node02 node03; `node[a:c]`; `[start:end:stride]`; several ranges multiply. */
+function expandHostPattern(pattern: string, line: number, fail: Fail): string[] {
+  const open = pattern.indexOf('[');
+  if (open < 0) {
+    if (pattern.includes(']') || pattern.includes('=')) fail(line, `"${pattern}" is not a valid host name`);
+    return [pattern];
+  }
+  const m = /^([^[\]]*)\[([A-Za-z0-9]*):([A-Za-z0-9]+)(?::(\d+))?\](.*)$/.exec(pattern);
+  if (!m) fail(line, `malformed host range in "${pattern}"`, 'write ranges as name[01:10] or name[a:f]');
+  const [, prefix, begin, end, strideText, rest] = m;
+  const stride = strideText === undefined ? 1 : Number(strideText);
+  if (stride < 1) fail(line, `host range "${pattern}" needs a stride of at least 1`);
+  const items: string[] = [];
+  if (/^\d*$/.test(begin!) && /^\d+$/.test(end!)) {
+    const from = begin === '' ? 0 : Number(begin);
+    const to = Number(end);
+    // Ansible's rule: a zero-padded start fixes the width, and the end must have that width too.
+    const width = begin!.length > 1 && begin!.startsWith('0') ? begin!.length : 0;
+    if (width && end!.length !== width) fail(line, `host range "${pattern}": ${begin} and ${end} must have the same number of digits`);
+    if (from > to) fail(line, `host range "${pattern}" runs backwards`);
+    for (let n = from; n <= to; n += stride) items.push(String(n).padStart(width, '0'));
+  } else if (/^[a-z]$/.test(begin!) === /^[a-z]$/.test(end!) && /^[A-Za-z]$/.test(begin!) && /^[A-Za-z]$/.test(end!)) {
+    const from = begin!.charCodeAt(0);
+    const to = end!.charCodeAt(0);
+    if (from > to) fail(line, `host range "${pattern}" runs backwards`);
+    for (let c = from; c <= to; c += stride) items.push(String.fromCharCode(c));
+  } else {
+    fail(line, `malformed host range in "${pattern}"`, 'a range is numbers (name[01:10]) or single letters of one case (name[a:f])');
+  }
+  const tails = expandHostPattern(rest!, line, fail);
+  return items.flatMap((item) => tails.map((tail) => `${prefix}${item}${tail}`));
+}
+
+/** Hosts of a group with its :children, in Ansible's order (own hosts, then children breadth first), deduplicated. */
+export function hostsOf(inv: Inventory, group: string): string[] {
+  if (group === 'all') return [...inv.hosts.keys()];
+  const start = inv.groups.get(group);
+  if (!start) return [];
+  const seenGroups = new Set<string>([group]);
+  const order: InventoryGroup[] = [start];
+  for (let i = 0; i < order.length; i++) {
+    for (const child of order[i]!.children) {
+      if (seenGroups.has(child)) continue;
+      seenGroups.add(child);
+      const g = inv.groups.get(child);
+      if (g) order.push(g);
+    }
+  }
+  return [...new Set(order.flatMap((g) => g.hosts))];
+}
+
+/** The groups a host belongs to, directly or through :children (without `all`). */
+export function groupsOf(inv: Inventory, host: string): string[] {
+  return [...inv.groups.keys()].filter((g) => g !== 'all' && hostsOf(inv, g).includes(host));
+}
+
+/**
+ * A host's variables as Ansible resolves them (approximately): [all:vars] < groups by depth (a
+ * parent before its children; same depth by name) < the host's own variables.
+ */
+export function hostVars(inv: Inventory, host: string): Record<string, string> {
+  const h = inv.hosts.get(host);
+  if (!h) return {};
+  const depth = groupDepths(inv);
+  const groups = groupsOf(inv, host).sort((a, b) => depth.get(a)! - depth.get(b)! || (a < b ? -1 : a > b ? 1 : 0));
+  const merged: Record<string, string> = { ...inv.groups.get('all')!.vars };
+  for (const g of groups) Object.assign(merged, inv.groups.get(g)!.vars);
+  return Object.assign(merged, h.vars);
+}
+
+/** Longest distance from `all`: groups nobody lists as a child are 1, each level of :children adds 1. */
+function groupDepths(inv: Inventory): Map<string, number> {
+  const parents = new Map<string, string[]>();
+  for (const g of inv.groups.values()) {
+    for (const child of g.children) parents.set(child, [...(parents.get(child) ?? []), g.name]);
+  }
+  const depth = new Map<string, number>([['all', 0]]);
+  const of = (name: string): number => {
+    const known = depth.get(name);
+    if (known !== undefined) return known;
+    const ps = (parents.get(name) ?? []).filter((p) => p !== 'all');
+    // Cycles were rejected at parse time, so this recursion ends.
+    const d = ps.length === 0 ? 1 : 1 + Math.max(...ps.map(of));
+    depth.set(name, d);
+    return d;
+  };
+  for (const name of inv.groups.keys()) of(name);
+  return depth;
+}

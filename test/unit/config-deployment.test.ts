@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import type { NetworkInterfaceInfo } from 'node:os';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { loadDeployment } from '../../src/config/deployment.js';
+import { InputError } from '../../src/config/errors.js';
+import { detectDefaultInterface, initConfig } from '../../src/config/init.js';
+import { genpwd } from '../../src/config/passwords.js';
+
+const secrets = ['database_password', 'keystone_admin_password'];
+const detected = { interface: 'ens3', address: '192.168.1.20', hostname: 'aio' };
+
+function freshDir(): string {
+  return mkdtempSync(join(tmpdir(), 'berth-deploy-'));
+}
+
+test('berth init writes globals.yml and all-in-one that load as a local deployment', () => {
+  const dir = freshDir();
+  const { written } = initConfig(dir, detected);
+  assert.deepEqual(written, [join(dir, 'globals.yml'), join(dir, 'all-in-one')]);
+  genpwd(dir, secrets.map((name) => ({ name, kind: 'password' })));
+
+  const { deployment, warnings } = loadDeployment(dir, { requiredSecrets: secrets });
+  assert.deepEqual(warnings, []);
+  assert.equal(deployment.globals.network_interface, 'ens3');
+  assert.equal(deployment.globals.kolla_internal_vip_address, '192.168.1.20');
+  assert.equal(deployment.globals.kolla_external_vip_address, '192.168.1.20');
+  assert.equal(deployment.globals.enable_keystone, true);
+  assert.deepEqual(deployment.hosts.map(({ name, address, connection, port }) => ({ name, address, connection, port })), [
+    { name: 'localhost', address: '192.168.1.20', connection: 'local', port: 22 },
+  ]);
+  assert.match(deployment.passwords.database_password!, /^[A-Za-z0-9]{40}$/);
+});
+
+test('berth init never overwrites an existing file', () => {
+  const dir = freshDir();
+  writeFileSync(join(dir, 'globals.yml'), 'network_interface: mine\n');
+  assert.deepEqual(initConfig(dir, detected).written, [join(dir, 'all-in-one')]);
+  assert.equal(readFileSync(join(dir, 'globals.yml'), 'utf8'), 'network_interface: mine\n');
+  assert.deepEqual(initConfig(dir, detected).written, []);
+});
+
+test('multinode wins over all-in-one; the VIP defaults to the first control host', () => {
+  const dir = freshDir();
+  writeFileSync(join(dir, 'globals.yml'), 'network_interface: eth1\nkolla_base_distro: debian\n');
+  writeFileSync(join(dir, 'all-in-one'), '[control]\nlocalhost ansible_connection=local\n');
+  writeFileSync(
+    join(dir, 'multinode'),
+    '[all:vars]\nansible_user=deploy\n[control]\nctl01 ansible_host=10.0.0.11\nctl02 ansible_host=10.0.0.12 ansible_port=2222\n[compute]\ncmp01 ansible_host=10.0.0.21 ansible_user=root\n',
+  );
+  genpwd(dir, secrets.map((name) => ({ name, kind: 'password' })));
+  const { deployment, warnings } = loadDeployment(dir, { requiredSecrets: secrets, localAddress: () => assert.fail('not a local deployment') });
+  assert.equal(warnings.length, 1);
+  assert.equal(deployment.inventory.path, join(dir, 'multinode'));
+  assert.equal(deployment.globals.kolla_internal_vip_address, '10.0.0.11');
+  assert.deepEqual(deployment.hosts, [
+    { name: 'ctl01', address: '10.0.0.11', connection: 'ssh', user: 'deploy', port: 22 },
+    { name: 'ctl02', address: '10.0.0.12', connection: 'ssh', user: 'deploy', port: 2222 },
+    { name: 'cmp01', address: '10.0.0.21', connection: 'ssh', user: 'root', port: 22 },
+  ]);
+});
+
+test('a local host without a VIP uses the address of api_interface on this machine', () => {
+  const dir = freshDir();
+  writeFileSync(join(dir, 'globals.yml'), 'network_interface: eth0\napi_interface: br-api\n');
+  writeFileSync(join(dir, 'all-in-one'), '[control]\nlocalhost\n');
+  genpwd(dir, []);
+  const asked: string[] = [];
+  const { deployment } = loadDeployment(dir, { requiredSecrets: [], localAddress: (iface) => (asked.push(iface), '172.16.0.5') });
+  assert.deepEqual(asked, ['br-api']);
+  assert.equal(deployment.hosts[0]!.address, '172.16.0.5');
+  assert.equal(deployment.globals.kolla_internal_vip_address, '172.16.0.5');
+});
+
+test('errors: no inventory, an unsupported connection, a VIP that cannot be worked out', () => {
+  const dir = freshDir();
+  writeFileSync(join(dir, 'globals.yml'), 'network_interface: eth0\n');
+  genpwd(dir, []);
+  assert.throws(() => loadDeployment(dir, { requiredSecrets: [] }), (err: unknown) => err instanceof InputError && /no inventory/.test(err.message) && /berth init/.test(err.hint ?? ''));
+
+  writeFileSync(join(dir, 'multinode'), '[control]\nctl01 ansible_connection=winrm\n');
+  assert.throws(() => loadDeployment(dir, { requiredSecrets: [] }), /multinode:2: host "ctl01": ansible_connection=winrm is not supported/);
+
+  writeFileSync(join(dir, 'multinode'), '[control]\nctl01\n');
+  assert.throws(() => loadDeployment(dir, { requiredSecrets: [] }), /kolla_internal_vip_address is not set, and the first control host "ctl01" has no IP address/);
+});
+
+test('detectDefaultInterface follows the default route, else the first non-loopback IPv4', () => {
+  const nic = (address: string, family: 'IPv4' | 'IPv6' = 'IPv4', internal = false) =>
+    ({ address, family, internal, netmask: '', mac: '', cidr: null }) as NetworkInterfaceInfo;
+  const interfaces = { lo: [nic('127.0.0.1', 'IPv4', true)], eth0: [nic('fe80::1', 'IPv6'), nic('10.0.0.5')], wlan0: [nic('192.168.1.7')] };
+  const routeTable = [
+    'Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT',
+    'eth0\t0000000A\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0',
+    'wlan0\t00000000\t0101A8C0\t0003\t0\t0\t600\t00000000\t0\t0\t0',
+  ].join('\n');
+  assert.deepEqual(detectDefaultInterface({ routeTable, interfaces }), { interface: 'wlan0', address: '192.168.1.7' });
+  assert.deepEqual(detectDefaultInterface({ routeTable: null, interfaces }), { interface: 'eth0', address: '10.0.0.5' });
+  assert.throws(() => detectDefaultInterface({ routeTable: null, interfaces: { lo: interfaces.lo } }), InputError);
+});

@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { loadBuildConfig } from '../../src/config/build-config.js';
+import { InputError } from '../../src/config/errors.js';
+import { loadGlobals } from '../../src/config/globals.js';
+
+function dirWithGlobals(text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-globals-'));
+  writeFileSync(join(dir, 'globals.yml'), text);
+  return dir;
+}
+
+/** Asserts that loading fails with an InputError whose message matches (the path is written as "globals.yml"). */
+function rejects(text: string, message: RegExp): void {
+  const dir = dirWithGlobals(text);
+  assert.throws(
+    () => loadGlobals(dir),
+    (err: unknown) => err instanceof InputError && message.test(err.message.replace(join(dir, 'globals.yml'), 'globals.yml')),
+  );
+}
+
+test('a minimal file gets every default; api_interface follows network_interface', () => {
+  const { globals, warnings } = loadGlobals(dirWithGlobals('network_interface: eth0\n'));
+  assert.deepEqual(warnings, []);
+  assert.equal(globals.api_interface, 'eth0');
+  assert.equal(globals.kolla_internal_vip_address, null);
+  assert.equal(globals.kolla_external_vip_address, null);
+  assert.equal(globals.openstack_release, 'zed');
+  assert.equal(globals.openstack_tag, 'zed');
+  assert.equal(globals.docker_registry, '');
+  assert.equal(globals.docker_namespace, 'berth');
+  assert.equal(globals.node_config_directory, '/etc/berth/config');
+  assert.deepEqual(
+    [globals.enable_mariadb, globals.enable_memcached, globals.enable_rabbitmq, globals.enable_keystone],
+    [true, true, true, true],
+  );
+  assert.deepEqual([globals.enable_glance, globals.enable_nova, globals.enable_neutron, globals.enable_heat], [false, false, false, false]);
+  assert.equal(globals.keystone_token_provider, 'fernet');
+  assert.equal(globals.fernet_token_expiry, 86400);
+  assert.deepEqual(
+    [globals.database_port, globals.rabbitmq_port, globals.memcached_port, globals.keystone_public_port],
+    [3306, 5672, 11211, 5000],
+  );
+  assert.equal(globals.openstack_region_name, 'RegionOne');
+  assert.equal(globals.keystone_admin_user, 'admin');
+  assert.equal(globals.keystone_admin_project, 'admin');
+  assert.equal(globals.openstack_logging_debug, false);
+});
+
+test('kolla-ansible spellings: yes/no bare or quoted, quoted ports, {{ references }}', () => {
+  const { globals } = loadGlobals(
+    dirWithGlobals(`---
+network_interface: "ens3"
+api_interface: "{{ network_interface }}"
+kolla_internal_vip_address: "10.1.0.250"
+kolla_external_vip_address: "{{ kolla_internal_vip_address }}"
+openstack_tag: "{{ openstack_release }}"
+enable_keystone: no
+enable_glance: "yes"
+enable_nova: True
+openstack_logging_debug: "False"
+database_port: "3307"
+`),
+  );
+  assert.equal(globals.api_interface, 'ens3');
+  assert.equal(globals.kolla_external_vip_address, '10.1.0.250');
+  assert.equal(globals.openstack_tag, 'zed');
+  assert.deepEqual([globals.enable_keystone, globals.enable_glance, globals.enable_nova], [false, true, true]);
+  assert.equal(globals.openstack_logging_debug, false);
+  assert.equal(globals.database_port, 3307);
+});
+
+test('a misspelled key is an error with file:line:col and a did-you-mean', () => {
+  rejects('network_interface: eth0\nenable_keystnoe: yes\n', /^globals\.yml:2:1: unknown key "enable_keystnoe"; did you mean "enable_keystone"\?$/);
+  rejects('network_interface: eth0\nkolla_internal_vip_adress: 10.0.0.1\n', /did you mean "kolla_internal_vip_address"\?/);
+});
+
+test('a kolla-ansible setting berth does not support yet is a warning, not an error', () => {
+  const dir = dirWithGlobals('kolla_base_distro: "debian"\nnetwork_interface: eth0\nenable_haproxy: "no"\n');
+  const { warnings } = loadGlobals(dir);
+  assert.deepEqual(warnings, [
+    `${join(dir, 'globals.yml')}:1:1: kolla_base_distro is a kolla-ansible setting berth does not support yet; it is ignored`,
+    `${join(dir, 'globals.yml')}:3:1: enable_haproxy is a kolla-ansible setting berth does not support yet; it is ignored`,
+  ]);
+});
+
+test('a wrong type names file:line:col and the key', () => {
+  rejects('network_interface: eth0\ndatabase_port: many\n', /^globals\.yml:2:1: database_port: expected a port number$/);
+  rejects('network_interface: eth0\nenable_mariadb: maybe\n', /^globals\.yml:2:1: enable_mariadb: expected yes\/no/);
+  rejects('network_interface: eth0\nkolla_internal_vip_address: 10.0.0.300\n', /^globals\.yml:2:1: kolla_internal_vip_address: not an IP address$/);
+  rejects('network_interface: eth0\nkeystone_token_provider: uuid\n', /^globals\.yml:2:1: keystone_token_provider: berth supports only "fernet"$/);
+  rejects('network_interface: [eth0]\n', /^globals\.yml:1:1: network_interface: expected a network interface name/);
+});
+
+test('network_interface is required', () => {
+  rejects('enable_keystone: yes\n', /^globals\.yml:1:1: network_interface: is required/);
+});
+
+test('Jinja beyond a single reference is refused where it is written', () => {
+  rejects('network_interface: eth0\napi_interface: "{{ network_interface | default(\'eth1\') }}"\n', /^globals\.yml:2:1: api_interface: berth does not evaluate Jinja/);
+});
+
+test('a missing globals.yml says to run berth init', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-globals-'));
+  assert.throws(() => loadGlobals(dir), (err: unknown) => err instanceof InputError && /not found/.test(err.message) && /berth init/.test(err.hint ?? ''));
+});
+
+test('the build: section is left to build-config.ts', () => {
+  const dir = dirWithGlobals('network_interface: eth0\nbuild:\n  openstack_tag: custom\n  anything_goes_here: [1]\n');
+  assert.doesNotThrow(() => loadGlobals(dir));
+  assert.throws(() => loadBuildConfig(dir), /unknown key "build\.anything_goes_here"/);
+});
