@@ -3,7 +3,11 @@
 // errors to exit codes: 0 ok, 1 failed, 2 bad usage or input.
 import { Command, Option } from '@commander-js/extra-typings';
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { registerDeployCommands, runDeploy, runGenpwd, runInit, runPostDeploy, runPrechecks } from './deploy-commands.js';
+import { loadContext } from './deployment-context.js';
 import { buildImages, imageRoots } from '../build/builder.js';
 import { formatTree, loadImageTree, selectImages } from '../build/image-tree.js';
 import { pushImages } from '../build/push.js';
@@ -44,15 +48,33 @@ program
 
 program
   .command('up')
-  .description('the all-in-one: prepare this host (Docker Engine, mmdebstrap) and build every image')
+  .description('the all-in-one: prepare this host, init if needed, genpwd, build, prechecks, deploy, post-deploy')
   .option('--log-dir <dir>', 'where each image build log is written', '/var/log/berth/build')
   .action(async (opts) => {
-    const config = loadBuildConfig(program.opts().configDir);
-    console.log('==> host setup');
+    const { configDir, format } = program.opts();
+    const step = (name: string): void => console.log(`\n==> ${name}`);
+    step('host setup');
     await runHostSetup();
-    console.log('==> build');
-    await runBuild(config, [], opts.logDir, undefined);
+    if (!existsSync(join(configDir, 'globals.yml'))) {
+      step('init');
+      runInit(configDir);
+    }
+    step('genpwd');
+    runGenpwd(configDir);
+    step('build');
+    await runBuild(loadBuildConfig(configDir), [], opts.logDir, undefined);
+    const ctx = loadContext(configDir);
+    for (const w of ctx.warnings) console.error(`warning: ${w}`);
+    step('prechecks');
+    await runPrechecks(ctx);
+    step('deploy');
+    await runDeploy(ctx, format, false);
+    step('post-deploy');
+    runPostDeploy(ctx);
+    console.log(`\nThe cloud is up. Try: openstack --os-cloud berth-admin token issue (OS_CLIENT_CONFIG_FILE=${join(configDir, 'clouds.yaml')})`);
   });
+
+registerDeployCommands(program);
 
 async function runBuild(config: BuildConfig, patterns: string[], logDir: string, concurrency: number | undefined): Promise<void> {
   const format = program.opts().format;

@@ -46,7 +46,7 @@ const fields = {
   openstack_tag: z.string().regex(/^[\w][\w.-]{0,127}$/, 'not a valid image tag').default('zed'),
   docker_registry: z.string().default(''),
   docker_namespace: z.string().regex(/^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, 'not a valid image namespace').default('berth'),
-  node_config_directory: z.string().regex(/^\//, 'must be an absolute path').default('/etc/berth/config'),
+  node_config_directory: z.string().regex(/^\//, 'must be an absolute path').default('/etc/berth'),
   enable_mariadb: flag(true),
   enable_memcached: flag(true),
   enable_rabbitmq: flag(true),

@@ -49,7 +49,7 @@ kolla_internal_vip_address: "${d.address}"
 #docker_namespace: "berth"
 
 # Where each host keeps the rendered configuration of its containers.
-#node_config_directory: "/etc/berth/config"
+#node_config_directory: "/etc/berth"
 
 # Services.
 enable_mariadb: "yes"

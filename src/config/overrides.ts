@@ -1,6 +1,6 @@
 // Operator overrides for INI config files, merged as kolla-ansible's merge_configs does: the service
 // template first, then each override file in order, a later layer's key replacing an earlier one.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, type Dirent } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from './errors.js';
 
@@ -80,12 +80,9 @@ export function parseIni(layer: IniLayer): Sections {
  */
 export function overrideLayers(configDir: string, service: string, container: string, host: string, fileName: string): IniLayer[] {
   const dir = join(configDir, 'config');
-  const candidates =
-    fileName === `${service}.conf`
-      ? [join(dir, 'global.conf'), join(dir, fileName), join(dir, service, `${container}.conf`), join(dir, service, host, fileName)]
-      : [join(dir, service, fileName), join(dir, service, host, fileName)];
   const layers: IniLayer[] = [];
-  for (const source of candidates) {
+  for (const relative of overrideLayerPaths(service, container, host, fileName)) {
+    const source = join(dir, relative);
     try {
       layers.push({ source, text: readFileSync(source, 'utf8') });
     } catch (err) {
@@ -95,4 +92,35 @@ export function overrideLayers(configDir: string, service: string, container: st
     }
   }
   return layers;
+}
+
+/** The override files for one rendered file, relative to <configDir>/config, in merge order. */
+export function overrideLayerPaths(service: string, container: string, host: string, fileName: string): string[] {
+  return fileName === `${service}.conf`
+    ? ['global.conf', fileName, `${service}/${container}.conf`, `${service}/${host}/${fileName}`]
+    : [`${service}/${fileName}`, `${service}/${host}/${fileName}`];
+}
+
+/** Every file under <configDir>/config by relative path, so planning needs no file access. */
+export function readOverrideFiles(configDir: string): Record<string, string> {
+  const root = join(configDir, 'config');
+  const files: Record<string, string> = {};
+  const walk = (dir: string, prefix: string): void => {
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw new InputError(`${dir}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+    for (const e of entries) {
+      const rel = prefix ? `${prefix}/${e.name}` : e.name;
+      if (e.isDirectory()) walk(join(dir, e.name), rel);
+      else if (e.isFile()) files[rel] = readFileSync(join(dir, e.name), 'utf8');
+    }
+  };
+  walk(root, '');
+  // Fail on a malformed override now, with its file:line, not halfway through a deploy.
+  for (const [rel, text] of Object.entries(files)) if (/\.(conf|ini)$/.test(rel)) parseIni({ source: join(root, rel), text });
+  return files;
 }

@@ -32,7 +32,7 @@ test('a minimal file gets every default; api_interface follows network_interface
   assert.equal(globals.openstack_tag, 'zed');
   assert.equal(globals.docker_registry, '');
   assert.equal(globals.docker_namespace, 'berth');
-  assert.equal(globals.node_config_directory, '/etc/berth/config');
+  assert.equal(globals.node_config_directory, '/etc/berth');
   assert.deepEqual(
     [globals.enable_mariadb, globals.enable_memcached, globals.enable_rabbitmq, globals.enable_keystone],
     [true, true, true, true],

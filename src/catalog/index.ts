@@ -1,0 +1,43 @@
+// The catalog: every service berth can deploy, in one list. Adding a service = adding its
+// definition file here and its templates under templates/<service>/.
+import { InputError } from '../config/errors.js';
+import { keystone } from './services/keystone.js';
+import { mariadb } from './services/mariadb.js';
+import { memcached } from './services/memcached.js';
+import { rabbitmq } from './services/rabbitmq.js';
+import type { SecretDef, ServiceDef } from './types.js';
+
+export const catalog: readonly ServiceDef[] = [mariadb, memcached, rabbitmq, keystone];
+
+/** Services in an order where each comes after everything it depends on. */
+export function dependencyOrder(services: readonly ServiceDef[]): ServiceDef[] {
+  const byName = new Map(services.map((s) => [s.name, s]));
+  const ordered: ServiceDef[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (s: ServiceDef, path: string[]): void => {
+    if (state.get(s.name) === 'done') return;
+    if (state.get(s.name) === 'visiting') throw new InputError(`service dependencies form a cycle: ${[...path, s.name].join(' → ')}`);
+    state.set(s.name, 'visiting');
+    for (const dep of s.dependsOn) {
+      const d = byName.get(dep);
+      if (d) visit(d, [...path, s.name]);
+    }
+    state.set(s.name, 'done');
+    ordered.push(s);
+  };
+  for (const s of services) visit(s, []);
+  return ordered;
+}
+
+/** Every secret the catalog needs in passwords.yml, for genpwd and validation. */
+export function catalogSecrets(services: readonly ServiceDef[] = catalog): SecretDef[] {
+  const seen = new Map<string, SecretDef>();
+  const add = (s: SecretDef): void => void (seen.has(s.name) || seen.set(s.name, s));
+  for (const svc of services) {
+    for (const s of svc.secrets ?? []) add(s);
+    if (svc.database) add({ name: svc.database.passwordKey, kind: 'password' });
+    if (svc.rabbitmqUser) add({ name: svc.rabbitmqUser.passwordKey, kind: 'password' });
+    if (svc.keystone?.user) add({ name: svc.keystone.user.passwordKey, kind: 'password' });
+  }
+  return [...seen.values()];
+}

@@ -1,0 +1,32 @@
+import type { ServiceDef } from '../types.js';
+
+export const rabbitmq: ServiceDef = {
+  name: 'rabbitmq',
+  enableKey: 'enable_rabbitmq',
+  group: 'control',
+  dependsOn: [],
+  secrets: [{ name: 'rabbitmq_cluster_cookie', kind: 'password' }],
+  containers: [
+    {
+      name: 'rabbitmq',
+      image: 'rabbitmq',
+      command: '/usr/lib/rabbitmq/bin/rabbitmq-server',
+      configFiles: [
+        { template: 'rabbitmq/rabbitmq.conf.j2', dest: '/etc/rabbitmq/rabbitmq.conf', owner: 'rabbitmq', perm: '0600' },
+        { template: 'rabbitmq/rabbitmq-env.conf.j2', dest: '/etc/rabbitmq/rabbitmq-env.conf', owner: 'rabbitmq', perm: '0600' },
+        { template: 'rabbitmq/erl_inetrc.j2', dest: '/etc/rabbitmq/erl_inetrc', owner: 'rabbitmq', perm: '0600' },
+        { template: 'rabbitmq/enabled_plugins.j2', dest: '/etc/rabbitmq/enabled_plugins', owner: 'rabbitmq', perm: '0600' },
+        // Users of every enabled service, with password hashes computed by the plan.
+        { template: 'rabbitmq/definitions.json.j2', dest: '/etc/rabbitmq/definitions.json', owner: 'rabbitmq', perm: '0600' },
+        { template: 'rabbitmq/erlang.cookie.j2', dest: '/var/lib/rabbitmq/.erlang.cookie', owner: 'rabbitmq', perm: '0400' },
+      ],
+      volumes: ['rabbitmq:/var/lib/rabbitmq'],
+      permissions: [
+        { path: '/var/lib/rabbitmq', owner: 'rabbitmq:rabbitmq', recurse: true },
+        { path: '/var/log/kolla/rabbitmq', owner: 'rabbitmq:rabbitmq', recurse: true },
+      ],
+      ports: ['{{ globals.rabbitmq_port }}', '25672', '4369'],
+      healthcheck: { test: 'healthcheck_listen beam.smp {{ globals.rabbitmq_port }}', intervalSeconds: 10 },
+    },
+  ],
+};

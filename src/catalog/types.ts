@@ -1,0 +1,91 @@
+// What a service is, as data. Shared mechanisms (database creation, RabbitMQ users, Keystone
+// registration, bootstrap jobs, healthchecks, ordering) read these fields; no service has its own
+// code path.
+
+export interface SecretDef {
+  /** Key in passwords.yml. */
+  name: string;
+  kind: 'password' | 'fernet';
+}
+
+export interface ConfigFileDef {
+  /** Template under templates/, rendered with the plan's context. */
+  template: string;
+  /** Where kolla_set_configs puts it inside the container. */
+  dest: string;
+  owner: string;
+  perm: string;
+  /** Merge the operator's INI overrides (config/global.conf, config/<service>.conf, ...) into it. */
+  iniOverrides?: boolean;
+}
+
+export interface HealthcheckDef {
+  /** Shell command run inside the container (Docker's CMD-SHELL). */
+  test: string;
+  intervalSeconds?: number;
+  retries?: number;
+  startPeriodSeconds?: number;
+}
+
+export interface ContainerDef {
+  name: string;
+  /** Image name in the image tree (images/<name>). */
+  image: string;
+  /** The service's start command, written into config.json. */
+  command: string;
+  configFiles: ConfigFileDef[];
+  /** Named volumes and host paths, `source:dest[:ro]`. */
+  volumes?: string[];
+  /** Paths kolla_set_configs must chown at start (log and state directories). */
+  permissions?: { path: string; owner: string; recurse?: boolean }[];
+  healthcheck: HealthcheckDef;
+  /** TCP ports it listens on (templated), for prechecks. */
+  ports?: string[];
+  capAdd?: string[];
+  /** Extra, non-secret environment. */
+  environment?: Record<string, string>;
+}
+
+/** A one-shot container run to completion when its inputs change (db sync, bootstrap). */
+export interface JobDef {
+  name: string;
+  /** Which container's image and config files the job uses. */
+  container: string;
+  /** Environment that selects the image's one-shot step (KOLLA_BOOTSTRAP=1). */
+  environment: Record<string, string>;
+  /** 'before' runs before the service's containers start; 'after' once they are healthy. */
+  phase: 'before' | 'after';
+  /** Config files whose change reruns the job (default: all). The image and environment always count. */
+  inputs?: string[];
+}
+
+export interface EndpointDef {
+  interface: 'public' | 'internal' | 'admin';
+  /** URL template, e.g. `http://{{ api_address }}:9292`. */
+  url: string;
+}
+
+export interface ServiceDef {
+  name: string;
+  /** globals.yml key that enables it. */
+  enableKey: string;
+  /** Inventory group whose hosts run its containers. */
+  group: string;
+  /** Services that must be healthy before this one starts. */
+  dependsOn: string[];
+  containers: ContainerDef[];
+  jobs?: JobDef[];
+  secrets?: SecretDef[];
+  /** A database and an account with all privileges on it, created before the jobs run. */
+  database?: { name: string; user: string; passwordKey: string };
+  /** A RabbitMQ account for the service's messaging. */
+  rabbitmqUser?: { user: string; passwordKey: string };
+  /** Keystone service, endpoints and service user, registered once Keystone is up. */
+  keystone?: {
+    type: string;
+    name: string;
+    description: string;
+    endpoints: EndpointDef[];
+    user?: { name: string; passwordKey: string; roles: string[] };
+  };
+}

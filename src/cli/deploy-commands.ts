@@ -1,0 +1,307 @@
+// The operator commands of the deploy side: init, genpwd, prechecks, plan, deploy, reconfigure,
+// post-deploy, check, ps, logs, stop, destroy. Each loads the context (validation first, so bad
+// input changes nothing), calls one workflow and prints.
+import type { Command } from '@commander-js/extra-typings';
+import { existsSync, mkdirSync, renameSync, statfsSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { catalogSecrets } from '../catalog/index.js';
+import { InputError } from '../config/errors.js';
+import { detectDefaultInterface, initConfig } from '../config/init.js';
+import { genpwd } from '../config/passwords.js';
+import { EngineError } from '../engine/docker.js';
+import { decide } from '../reconcile/diff.js';
+import { deploy, type StepResult } from '../reconcile/deploy.js';
+import { LABEL } from '../plan/types.js';
+import { DeployReporter } from '../ui/deploy-report.js';
+import { table } from '../ui/format.js';
+import { loadContext, type DeploymentContext } from './deployment-context.js';
+
+type Globals = { configDir: string; format: 'text' | 'json' };
+
+export function registerDeployCommands(program: Command<[], Globals & { debug: boolean }>): void {
+  const opts = (): Globals => program.opts();
+
+  program
+    .command('init')
+    .description('write a commented globals.yml and an all-in-one inventory for this machine (never overwrites)')
+    .action(() => runInit(opts().configDir));
+
+  program
+    .command('genpwd')
+    .description('fill every empty secret in passwords.yml (0600); set values are never changed')
+    .action(() => runGenpwd(opts().configDir));
+
+  program
+    .command('prechecks')
+    .description('check config, Docker, ports, disk and images before a deploy')
+    .action(async () => {
+      const ctx = contextWithWarnings(opts().configDir);
+      await runPrechecks(ctx);
+    });
+
+  program
+    .command('plan')
+    .description('print what deploy would change, per host and container, with the reason; changes nothing')
+    .action(async () => {
+      const ctx = contextWithWarnings(opts().configDir);
+      await runDeploy(ctx, opts().format, true);
+    });
+
+  for (const name of ['deploy', 'reconfigure'] as const) {
+    program
+      .command(name)
+      .description(name === 'deploy' ? 'converge every host to the configuration' : 'the same as deploy: only what changed is touched')
+      .option('--dry-run', 'print the plan and change nothing', false)
+      .action(async (o) => {
+        const ctx = contextWithWarnings(opts().configDir);
+        await runDeploy(ctx, opts().format, o.dryRun);
+      });
+  }
+
+  program
+    .command('post-deploy')
+    .description('write clouds.yaml (cloud berth-admin) and admin-openrc into the config directory (0600)')
+    .action(() => runPostDeploy(contextWithWarnings(opts().configDir)));
+
+  program
+    .command('check')
+    .description('health and drift of every container on every host; exits 1 when something is wrong')
+    .action(async () => runCheck(contextWithWarnings(opts().configDir), opts().format));
+
+  program
+    .command('ps')
+    .description('the containers berth manages, on every host')
+    .action(async () => runPs(loadContext(opts().configDir), opts().format));
+
+  program
+    .command('logs')
+    .description("print a service's container logs")
+    .argument('<service>', 'service name, e.g. keystone')
+    .option('--tail <n>', 'lines from the end', '200')
+    .action(async (service, o) => runLogs(loadContext(opts().configDir), service, Number(o.tail)));
+
+  program
+    .command('stop')
+    .description('stop every container berth manages (dependants first); deploy starts them again')
+    .action(async () => runStop(loadContext(opts().configDir)));
+
+  program
+    .command('destroy')
+    .description('remove containers, volumes and generated config (never globals.yml, passwords.yml, inventory, overrides)')
+    .option('--yes-i-really-really-mean-it', 'confirm: the data in MariaDB and RabbitMQ is deleted', false)
+    .action(async (o) => {
+      if (!o.yesIReallyReallyMeanIt) {
+        throw new InputError('destroy deletes every container, volume and database of the deployment', 'rerun with --yes-i-really-really-mean-it');
+      }
+      await runDestroy(loadContext(opts().configDir));
+    });
+}
+
+function contextWithWarnings(configDir: string): DeploymentContext {
+  const ctx = loadContext(configDir);
+  for (const w of ctx.warnings) console.error(`warning: ${w}`);
+  return ctx;
+}
+
+export function runInit(configDir: string): void {
+  const detected = detectDefaultInterface();
+  console.log(`detected network interface ${detected.interface} with address ${detected.address}`);
+  const { written } = initConfig(configDir, { ...detected, hostname: hostname() });
+  for (const f of written) console.log(`wrote ${f}`);
+  if (!written.length) console.log(`${configDir} already has globals.yml and an inventory; nothing written`);
+}
+
+export function runGenpwd(configDir: string): void {
+  mkdirSync(configDir, { recursive: true });
+  const { added, warnings } = genpwd(configDir, catalogSecrets());
+  for (const w of warnings) console.error(`warning: ${w}`);
+  console.log(added.length ? `generated ${added.length} secret(s) in ${join(configDir, 'passwords.yml')}: ${added.join(', ')}` : 'every secret in passwords.yml is set; nothing changed');
+}
+
+export async function runPrechecks(ctx: DeploymentContext): Promise<void> {
+  const problems: string[] = [];
+  for (const [name, host] of ctx.hosts) {
+    let version: string;
+    try {
+      version = await host.engine.ping();
+    } catch (err) {
+      problems.push(`${name}: ${(err as Error).message}`);
+      continue;
+    }
+    console.log(`${name}: Docker Engine ${version}`);
+    const managed = new Set((await host.listManaged()).filter((c) => c.running).map((c) => c.name));
+    for (const svc of ctx.plan.services) {
+      for (const c of svc.containers.filter((x) => x.host === name)) {
+        if (!(await host.imageId(c.spec.image))) problems.push(`${name}: image ${c.spec.image} is missing (run berth build)`);
+        if (managed.has(c.name)) continue;
+        for (const port of c.ports) {
+          if (!(await portFree(c.address, port))) problems.push(`${name}: port ${c.address}:${port} for ${c.name} is in use by another process`);
+        }
+      }
+    }
+    const fs = statfsSync(existsSync('/var/lib/docker') ? '/var/lib/docker' : '/');
+    const freeGb = (fs.bavail * fs.bsize) / 1e9;
+    if (freeGb < 5) problems.push(`${name}: only ${freeGb.toFixed(1)} GB free for Docker; 5 GB or more is needed`);
+    else console.log(`${name}: ${freeGb.toFixed(0)} GB free for Docker`);
+  }
+  if (problems.length) {
+    for (const p of problems) console.error(`precheck failed: ${p}`);
+    throw new EngineError(`${problems.length} precheck(s) failed`);
+  }
+  console.log('prechecks passed');
+}
+
+function portFree(address: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen({ host: address, port, exclusive: true }, () => srv.close(() => resolve(true)));
+  });
+}
+
+export async function runDeploy(ctx: DeploymentContext, format: 'text' | 'json', dryRun: boolean): Promise<StepResult[]> {
+  const reporter = new DeployReporter(format, ctx.secrets);
+  const results = await deploy({ plan: ctx.plan, hosts: ctx.hosts, dryRun, onEvent: dryRun ? undefined : reporter.onEvent });
+  if (dryRun) reporter.printPlan(results);
+  else reporter.recap(results);
+  const failed = results.filter((r) => r.status === 'failed' || r.status === 'skipped');
+  if (failed.length) throw new EngineError(`${failed.length} step(s) failed`, 'fix the cause shown above and run deploy again; it continues where it stopped');
+  return results;
+}
+
+export function runPostDeploy(ctx: DeploymentContext): void {
+  const g = ctx.deployment.globals;
+  const keystone = ctx.plan.services.find((s) => s.service === 'keystone')?.containers[0];
+  if (!keystone) throw new InputError('keystone is not enabled, so there is no cloud to write credentials for');
+  const authUrl = `http://${keystone.address}:${g.keystone_public_port}`;
+  const password = ctx.deployment.passwords.keystone_admin_password!;
+  const clouds = {
+    clouds: {
+      'berth-admin': {
+        auth: {
+          auth_url: authUrl,
+          username: g.keystone_admin_user,
+          password,
+          project_name: g.keystone_admin_project,
+          user_domain_name: 'Default',
+          project_domain_name: 'Default',
+        },
+        region_name: g.openstack_region_name,
+        interface: 'public',
+        identity_api_version: 3,
+      },
+    },
+  };
+  const openrc = [
+    '# Source this file to use the admin credentials: . admin-openrc',
+    'export OS_AUTH_TYPE=password',
+    `export OS_AUTH_URL='${authUrl}'`,
+    `export OS_USERNAME='${g.keystone_admin_user}'`,
+    `export OS_PASSWORD='${password.replace(/'/g, "'\\''")}'`,
+    `export OS_PROJECT_NAME='${g.keystone_admin_project}'`,
+    "export OS_USER_DOMAIN_NAME='Default'",
+    "export OS_PROJECT_DOMAIN_NAME='Default'",
+    `export OS_REGION_NAME='${g.openstack_region_name}'`,
+    'export OS_IDENTITY_API_VERSION=3',
+    "export OS_INTERFACE='public'",
+    '',
+  ].join('\n');
+  for (const [name, text] of [['clouds.yaml', stringify(clouds)], ['admin-openrc', openrc]] as const) {
+    const path = join(ctx.deployment.configDir, name);
+    writeFileSync(`${path}.tmp`, text, { mode: 0o600 });
+    renameSync(`${path}.tmp`, path);
+    console.log(`wrote ${path} (0600)`);
+  }
+}
+
+export async function runCheck(ctx: DeploymentContext, format: 'text' | 'json'): Promise<void> {
+  const rows: { host: string; container: string; state: string; health: string; drift: string }[] = [];
+  for (const svc of ctx.plan.services) {
+    for (const c of svc.containers) {
+      const host = ctx.hosts.get(c.host)!;
+      const actual = await host.inspect(c.name);
+      const dir = join(ctx.plan.configRoot, c.name);
+      const action = decide(c, { container: actual, imageId: await host.imageId(c.spec.image), files: await host.readDir(dir), filesWrittenAt: await host.dirWrittenAt(dir) });
+      rows.push({
+        host: c.host,
+        container: c.name,
+        state: actual ? (actual.running ? 'running' : `exited (${actual.exitCode})`) : 'missing',
+        health: actual?.health ?? '-',
+        drift: action.kind === 'none' ? '-' : `${action.kind}: ${action.reasons.join('; ')}`,
+      });
+    }
+  }
+  const bad = rows.filter((r) => r.state !== 'running' || r.health !== 'healthy' || r.drift !== '-');
+  const reporter = new DeployReporter(format, ctx.secrets);
+  if (format === 'json') console.log(reporter.redact(JSON.stringify({ type: 'check', containers: rows, problems: bad.length })));
+  else {
+    console.log(reporter.redact(table(['HOST', 'CONTAINER', 'STATE', 'HEALTH', 'DRIFT'], rows.map((r) => [r.host, r.container, r.state, r.health, r.drift]))));
+    console.log(bad.length ? `\n${bad.length} container(s) need attention; berth deploy repairs them` : '\nevery container is running, healthy and as configured');
+  }
+  if (bad.length) process.exitCode = 1;
+}
+
+export async function runPs(ctx: DeploymentContext, format: 'text' | 'json'): Promise<void> {
+  const rows: string[][] = [];
+  const all: object[] = [];
+  for (const [name, host] of ctx.hosts) {
+    for (const c of (await host.listManaged()).sort((a, b) => a.name.localeCompare(b.name))) {
+      const state = c.running ? 'running' : `exited (${c.exitCode})`;
+      rows.push([name, c.name, c.labels[LABEL.service] ?? '-', c.labels[LABEL.kind] ?? '-', state, c.health ?? '-', c.labels[LABEL.image] ?? '-']);
+      all.push({ host: name, name: c.name, service: c.labels[LABEL.service], kind: c.labels[LABEL.kind], state, health: c.health, image: c.labels[LABEL.image] });
+    }
+  }
+  if (format === 'json') console.log(JSON.stringify({ type: 'ps', containers: all }));
+  else console.log(table(['HOST', 'NAME', 'SERVICE', 'KIND', 'STATE', 'HEALTH', 'IMAGE'], rows));
+}
+
+export async function runLogs(ctx: DeploymentContext, service: string, tail: number): Promise<void> {
+  const containers = ctx.plan.services.find((s) => s.service === service)?.containers ?? [];
+  if (!containers.length) {
+    throw new InputError(`no service "${service}" is deployed`, `deployed: ${ctx.plan.services.map((s) => s.service).join(', ')}`);
+  }
+  const reporter = new DeployReporter('text', ctx.secrets);
+  for (const c of containers) {
+    const host = ctx.hosts.get(c.host)!;
+    if (!(await host.inspect(c.name))) {
+      console.log(`==> ${c.host}/${c.name}: container does not exist`);
+      continue;
+    }
+    console.log(`==> ${c.host}/${c.name}`);
+    process.stdout.write(reporter.redact(await host.logs(c.name, Number.isFinite(tail) ? tail : 200)));
+  }
+}
+
+export async function runStop(ctx: DeploymentContext): Promise<void> {
+  for (const svc of [...ctx.plan.services].reverse()) {
+    await Promise.all(
+      svc.containers.map(async (c) => {
+        await ctx.hosts.get(c.host)!.stop(c.name);
+        console.log(`${c.host}: stopped ${c.name}`);
+      }),
+    );
+  }
+}
+
+/** Named volumes the catalog's containers use. */
+const dataVolumes = ['mariadb', 'rabbitmq', 'kolla_logs'];
+
+export async function runDestroy(ctx: DeploymentContext): Promise<void> {
+  for (const [name, host] of ctx.hosts) {
+    const managed = await host.listManaged();
+    for (const c of managed) {
+      await host.remove(c.name);
+      await host.removeDir(join(ctx.plan.configRoot, c.name));
+      console.log(`${name}: removed ${c.name}`);
+    }
+    // Also the config of planned containers that never got created (an interrupted deploy).
+    for (const svc of ctx.plan.services) {
+      for (const c of [...svc.containers, ...svc.jobs]) if (c.host === name) await host.removeDir(join(ctx.plan.configRoot, c.name));
+    }
+    for (const v of dataVolumes) if (await host.removeVolume(v)) console.log(`${name}: removed volume ${v}`);
+  }
+  console.log('destroyed; globals.yml, passwords.yml, the inventory and config/ overrides are kept');
+}

@@ -1,0 +1,230 @@
+// A deploy target: its Docker Engine and its files. Only the local host exists for now; a remote
+// one (SSH, the Docker API tunnelled through it) implements the same interface.
+import { mkdir, readdir, readFile, rm, writeFile, chmod, rename, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type Docker from 'dockerode';
+import { PassThrough } from 'node:stream';
+import type { ContainerSpec } from '../plan/types.js';
+import { LABEL } from '../plan/types.js';
+import { Engine, EngineError } from './docker.js';
+
+export interface ActualContainer {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  imageId: string;
+  running: boolean;
+  exitCode: number;
+  startedAt: string;
+  health?: string;
+}
+
+export class LocalHost {
+  readonly engine: Engine;
+  /** Docker API calls made, for the benchmark of a no-op deploy. */
+  apiCalls = 0;
+
+  constructor(
+    readonly name: string,
+    engine = new Engine(),
+  ) {
+    this.engine = engine;
+  }
+
+  private get docker(): Docker {
+    this.apiCalls++;
+    return this.engine.docker;
+  }
+
+  async listManaged(): Promise<ActualContainer[]> {
+    const list = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.managed}=true`] } });
+    return Promise.all(list.map((c) => this.inspect(c.Id))).then((all) => all.filter((c): c is ActualContainer => c !== undefined));
+  }
+
+  async inspect(nameOrId: string): Promise<ActualContainer | undefined> {
+    try {
+      const i = await this.docker.getContainer(nameOrId).inspect();
+      return {
+        id: i.Id,
+        name: i.Name.replace(/^\//, ''),
+        labels: i.Config.Labels ?? {},
+        imageId: i.Image,
+        // A crash-looping container reports Running between restarts; it is not running for us.
+        running: i.State.Running && !i.State.Restarting,
+        exitCode: i.State.ExitCode,
+        startedAt: i.State.StartedAt,
+        health: i.State.Health?.Status,
+      };
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async imageId(ref: string): Promise<string | undefined> {
+    this.apiCalls++;
+    return (await this.engine.inspectImage(ref))?.id;
+  }
+
+  async create(name: string, spec: ContainerSpec, labels: Record<string, string>): Promise<void> {
+    const hc = spec.healthcheck;
+    const seconds = (s: number): number => s * 1e9;
+    await this.docker.createContainer({
+      name,
+      Image: spec.image,
+      Env: Object.entries(spec.environment).map(([k, v]) => `${k}=${v}`),
+      Labels: labels,
+      Healthcheck: {
+        Test: ['CMD-SHELL', hc.test],
+        Interval: seconds(hc.intervalSeconds),
+        Timeout: seconds(hc.timeoutSeconds),
+        Retries: hc.retries,
+        StartPeriod: seconds(hc.startPeriodSeconds),
+      },
+      HostConfig: {
+        NetworkMode: spec.networkMode,
+        Binds: spec.volumes,
+        CapAdd: spec.capAdd,
+        RestartPolicy: { Name: spec.restartPolicy },
+        LogConfig: { Type: 'json-file', Config: { 'max-size': '50m', 'max-file': '3' } },
+      },
+    });
+  }
+
+  async start(name: string): Promise<void> {
+    await this.docker.getContainer(name).start();
+  }
+
+  async restart(name: string): Promise<void> {
+    await this.docker.getContainer(name).restart({ t: 10 });
+  }
+
+  async stop(name: string): Promise<void> {
+    try {
+      await this.docker.getContainer(name).stop({ t: 10 });
+    } catch (err) {
+      if (![304, 404].includes((err as { statusCode?: number }).statusCode ?? 0)) throw err;
+    }
+  }
+
+  async remove(name: string): Promise<void> {
+    try {
+      await this.docker.getContainer(name).remove({ force: true });
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+    }
+  }
+
+  async removeVolume(name: string): Promise<boolean> {
+    try {
+      await this.docker.getVolume(name).remove();
+      return true;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return false;
+      throw err;
+    }
+  }
+
+  /** Waits for a one-shot container to exit; returns its exit code. */
+  async wait(name: string, timeoutMs: number): Promise<number> {
+    const result = await withTimeout(this.docker.getContainer(name).wait() as Promise<{ StatusCode: number }>, timeoutMs, `${name} to finish`);
+    return result.StatusCode;
+  }
+
+  async logs(name: string, tail: number | 'all' = 50): Promise<string> {
+    const buf = (await this.docker.getContainer(name).logs({ stdout: true, stderr: true, tail: tail === 'all' ? undefined : tail, follow: false }));
+    return demux(buf);
+  }
+
+  /** Runs a command in a running container; non-TTY output arrives multiplexed. */
+  async exec(name: string, cmd: string[], user = ''): Promise<{ code: number; output: string }> {
+    const exec = await this.docker.getContainer(name).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, User: user });
+    const stream = await exec.start({ hijack: true, stdin: false });
+    const out = new PassThrough();
+    const chunks: Buffer[] = [];
+    out.on('data', (c: Buffer) => chunks.push(c));
+    this.engine.docker.modem.demuxStream(stream, out, out);
+    await new Promise<void>((resolve, reject) => {
+      stream.on('end', resolve);
+      stream.on('error', reject);
+    });
+    const info = await exec.inspect();
+    return { code: info.ExitCode ?? -1, output: Buffer.concat(chunks).toString('utf8') };
+  }
+
+  // ---- files: config directories are root-owned, 0700, files 0600 (they hold secrets).
+
+  async readDir(dir: string): Promise<Record<string, string> | undefined> {
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return undefined;
+    }
+    const files: Record<string, string> = {};
+    for (const n of names) files[n] = await readFile(join(dir, n), 'utf8');
+    return files;
+  }
+
+  /** Makes dir hold exactly `files`; returns whether anything changed. Writes are atomic renames. */
+  async syncDir(dir: string, files: Record<string, string>): Promise<boolean> {
+    const current = (await this.readDir(dir)) ?? {};
+    let changed = false;
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await chmod(dir, 0o700);
+    for (const [name, content] of Object.entries(files)) {
+      if (current[name] === content) continue;
+      const tmp = join(dir, `.${name}.tmp`);
+      await writeFile(tmp, content, { mode: 0o600 });
+      await rename(tmp, join(dir, name));
+      changed = true;
+    }
+    for (const name of Object.keys(current)) {
+      if (!(name in files)) {
+        await rm(join(dir, name), { force: true, recursive: true });
+        changed = true;
+      }
+    }
+    return changed;
+  }
+
+  /** Newest modification time of the files in dir (ms), or undefined when there is none. */
+  async dirWrittenAt(dir: string): Promise<number | undefined> {
+    let newest: number | undefined;
+    try {
+      for (const n of await readdir(dir)) {
+        const m = (await stat(join(dir, n))).mtimeMs;
+        newest = newest === undefined ? m : Math.max(newest, m);
+      }
+    } catch {
+      return undefined;
+    }
+    return newest;
+  }
+
+  async removeDir(dir: string): Promise<void> {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function demux(buf: Buffer): string {
+  // Docker's stream format: 8-byte headers (stream, 0, 0, 0, size32) before each frame.
+  const parts: Buffer[] = [];
+  let i = 0;
+  while (i + 8 <= buf.length && (buf[i] === 1 || buf[i] === 2) && buf[i + 1] === 0) {
+    const size = buf.readUInt32BE(i + 4);
+    parts.push(buf.subarray(i + 8, i + 8 + size));
+    i += 8 + size;
+  }
+  return i === 0 ? buf.toString('utf8') : Buffer.concat(parts).toString('utf8');
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new EngineError(`timed out after ${ms / 1000}s waiting for ${what}`)), ms);
+    }),
+  ]);
+}

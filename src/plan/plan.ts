@@ -1,0 +1,245 @@
+// plan: a pure function from the deployment and the catalog to the desired containers and jobs
+// on every host, fully resolved: image references, rendered files, hashes, labels.
+import { createHash, createHmac } from 'node:crypto';
+import { posix } from 'node:path';
+import type { ServiceDef, ContainerDef, JobDef } from '../catalog/types.js';
+import { dependencyOrder } from '../catalog/index.js';
+import { imageRef, type BuildConfig } from '../config/build-config.js';
+import type { Deployment } from '../config/deployment.js';
+import { hostsOf } from '../config/inventory.js';
+import { mergeIni, overrideLayerPaths, type IniLayer } from '../config/overrides.js';
+import { renderInline, renderTemplate } from './templates.js';
+import type { ContainerSpec, DesiredContainer, DesiredJob, Plan, ServicePlan } from './types.js';
+
+export interface PlanInput {
+  deployment: Deployment;
+  /** Operator override files under <configDir>/config, by path relative to it. */
+  overrides: Record<string, string>;
+  /** How images are named: the same settings the build used. */
+  images: ImageNaming;
+  /** Facts read off the hosts (their hostname), gathered before planning. */
+  hostnames: Record<string, string>;
+}
+
+type ImageNaming = Pick<BuildConfig, 'registry' | 'namespace' | 'tag'>;
+
+const CONFIG_MOUNT = '/var/lib/kolla/config_files';
+
+export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
+  const { deployment } = input;
+  const g = deployment.globals;
+  const enabled = catalog.filter((s) => (g as unknown as Record<string, unknown>)[s.enableKey] === true);
+  const addressOf = new Map(deployment.hosts.map((h) => [h.name, h.address]));
+  const hostsFor = (svc: ServiceDef): string[] => {
+    // kolla-ansible inventories may narrow a service with its own group ([keystone:children]).
+    const group = deployment.inventory.groups.has(svc.name) ? svc.name : svc.group;
+    return hostsOf(deployment.inventory, group);
+  };
+  const firstAddress = (name: string): string => {
+    const svc = catalog.find((s) => s.name === name);
+    const host = svc ? hostsFor(svc)[0] : undefined;
+    return host ? addressOf.get(host)! : g.kolla_internal_vip_address;
+  };
+
+  const shared = {
+    globals: g,
+    passwords: deployment.passwords,
+    internal_address: g.kolla_internal_vip_address,
+    database_address: firstAddress('mariadb'),
+    keystone_address: firstAddress('keystone'),
+    rabbitmq_address: firstAddress('rabbitmq'),
+    memcached_servers: (catalog.find((s) => s.name === 'memcached') ? hostsFor(catalog.find((s) => s.name === 'memcached')!) : [])
+      .map((h) => `${addressOf.get(h)}:${g.memcached_port}`),
+    rabbitmq_users: enabled
+      .filter((s) => s.rabbitmqUser)
+      .map((s) => rabbitmqUser(s.rabbitmqUser!.user, deployment.passwords[s.rabbitmqUser!.passwordKey]!)),
+  };
+
+  const hostContext = (host: string): object => ({
+    ...shared,
+    host,
+    hostname: input.hostnames[host] ?? host,
+    api_address: addressOf.get(host)!,
+  });
+
+  const services: ServicePlan[] = [];
+  for (const svc of dependencyOrder(enabled)) {
+    const hosts = hostsFor(svc);
+    const containers: DesiredContainer[] = [];
+    const jobs: DesiredJob[] = [];
+    for (const host of hosts) {
+      const context = hostContext(host);
+      for (const template of svc.containers) {
+        const def = resolveStrings(template, context);
+        const files = renderFiles(svc, def, host, context, input.overrides);
+        const spec = containerSpec(def, deployment, imageRef(input.images, def.image), 'COPY_ALWAYS');
+        containers.push({
+          host,
+          service: svc.name,
+          name: def.name,
+          spec,
+          files,
+          specHash: hashOf(spec),
+          configHash: hashOf(files),
+          address: addressOf.get(host)!,
+          ports: (def.ports ?? []).map(Number),
+        });
+      }
+    }
+    // One-shot jobs run once per deployment, on the service's first host.
+    const jobHost = hosts[0];
+    if (jobHost !== undefined) {
+      const context = hostContext(jobHost);
+      if (svc.database) jobs.push(databaseJob(svc, jobHost, deployment, input.images, shared.database_address));
+      for (const job of svc.jobs ?? []) jobs.push(serviceJob(svc, job, jobHost, context, deployment, input));
+    }
+    if (containers.length || jobs.length) services.push({ service: svc.name, dependsOn: svc.dependsOn, containers, jobs });
+  }
+  return { services, hosts: deployment.hosts.map((h) => h.name), configRoot: g.node_config_directory };
+}
+
+/** The catalog's short strings (command, healthcheck, environment) may use the template context. */
+function resolveStrings(def: ContainerDef, context: object): ContainerDef {
+  return {
+    ...def,
+    command: renderInline(def.command, context),
+    healthcheck: { ...def.healthcheck, test: renderInline(def.healthcheck.test, context) },
+    ports: (def.ports ?? []).map((p) => renderInline(p, context)),
+    environment: Object.fromEntries(Object.entries(def.environment ?? {}).map(([k, v]) => [k, renderInline(v, context)])),
+  };
+}
+
+function renderFiles(
+  svc: ServiceDef,
+  def: ContainerDef,
+  host: string,
+  context: object,
+  overrides: Record<string, string>,
+): Record<string, string> {
+  const files: Record<string, string> = {};
+  const configFiles = def.configFiles.map((f) => {
+    const name = posix.basename(f.template).replace(/\.j2$/, '');
+    let text = renderTemplate(f.template, { ...context, container: def.name });
+    if (f.iniOverrides) text = mergeIni([{ source: f.template, text }, ...overrideLayers(overrides, svc.name, def.name, host, name)]);
+    files[name] = text;
+    return { source: `${CONFIG_MOUNT}/${name}`, dest: f.dest, owner: f.owner, perm: f.perm };
+  });
+  files['config.json'] = JSON.stringify(
+    { command: def.command, config_files: configFiles, permissions: def.permissions ?? [] },
+    null,
+    2,
+  ) + '\n';
+  return files;
+}
+
+/** kolla-ansible's layers, from the override files the config layer read. */
+function overrideLayers(overrides: Record<string, string>, service: string, container: string, host: string, file: string): IniLayer[] {
+  return overrideLayerPaths(service, container, host, file)
+    .filter((p) => overrides[p] !== undefined)
+    .map((p) => ({ source: `config/${p}`, text: overrides[p]! }));
+}
+
+function containerSpec(def: ContainerDef, d: Deployment, image: string, strategy: string): ContainerSpec {
+  return {
+    image,
+    environment: { KOLLA_CONFIG_STRATEGY: strategy, KOLLA_SERVICE_NAME: def.name, ...(def.environment ?? {}) },
+    volumes: [
+      `${posix.join(d.globals.node_config_directory, def.name)}:${CONFIG_MOUNT}:ro`,
+      '/etc/localtime:/etc/localtime:ro',
+      'kolla_logs:/var/log/kolla',
+      ...(def.volumes ?? []),
+    ],
+    capAdd: def.capAdd ?? [],
+    healthcheck: {
+      test: def.healthcheck.test,
+      intervalSeconds: def.healthcheck.intervalSeconds ?? 30,
+      retries: def.healthcheck.retries ?? 3,
+      startPeriodSeconds: def.healthcheck.startPeriodSeconds ?? 5,
+      timeoutSeconds: 30,
+    },
+    networkMode: 'host',
+    restartPolicy: 'unless-stopped',
+  };
+}
+
+function serviceJob(
+  svc: ServiceDef,
+  job: JobDef,
+  host: string,
+  context: object,
+  d: Deployment,
+  input: PlanInput,
+): DesiredJob {
+  const template = svc.containers.find((c) => c.name === job.container);
+  if (!template) throw new Error(`catalog: job ${job.name} of ${svc.name} names unknown container ${job.container}`);
+  const def = resolveStrings(
+    { ...template, name: job.name, environment: { ...(template.environment ?? {}), ...job.environment } },
+    context,
+  );
+  const files = renderFiles(svc, def, host, context, input.overrides);
+  const spec = { ...containerSpec(def, d, imageRef(input.images, def.image), 'COPY_ALWAYS'), restartPolicy: 'no' as const };
+  const counted = job.inputs ? Object.fromEntries(job.inputs.map((f) => [f, files[f]])) : files;
+  return { host, service: svc.name, name: job.name, phase: job.phase, spec, files, inputsHash: hashOf({ spec, counted }) };
+}
+
+/** The shared database mechanism: a toolbox job creating the service's database and account. */
+function databaseJob(svc: ServiceDef, host: string, d: Deployment, images: ImageNaming, dbAddress: string): DesiredJob {
+  const db = svc.database!;
+  const password = d.passwords[db.passwordKey]!;
+  const files: Record<string, string> = {
+    'client.cnf': `[client]\nhost = ${dbAddress}\nport = ${d.globals.database_port}\nuser = root\npassword = "${cnfEscape(d.passwords.database_password!)}"\n`,
+    'database.sql': [
+      `CREATE DATABASE IF NOT EXISTS \`${db.name}\`;`,
+      `CREATE USER IF NOT EXISTS '${db.user}'@'%' IDENTIFIED BY '${sqlEscape(password)}';`,
+      `ALTER USER '${db.user}'@'%' IDENTIFIED BY '${sqlEscape(password)}';`,
+      `GRANT ALL PRIVILEGES ON \`${db.name}\`.* TO '${db.user}'@'%';`,
+      '',
+    ].join('\n'),
+  };
+  const name = `${svc.name}_database`;
+  const def: ContainerDef = {
+    name,
+    image: 'toolbox',
+    command: 'sh -c "mariadb --defaults-extra-file=/etc/berth-job/client.cnf < /etc/berth-job/database.sql"',
+    configFiles: [],
+    healthcheck: { test: 'true' },
+  };
+  const configFiles = Object.keys(files).map((f) => ({
+    source: `${CONFIG_MOUNT}/${f}`,
+    dest: `/etc/berth-job/${f}`,
+    owner: 'root',
+    perm: '0600',
+  }));
+  files['config.json'] = JSON.stringify({ command: def.command, config_files: configFiles, permissions: [] }, null, 2) + '\n';
+  const spec = { ...containerSpec(def, d, imageRef(images, 'toolbox'), 'COPY_ALWAYS'), restartPolicy: 'no' as const };
+  return { host, service: svc.name, name, phase: 'before', spec, files, inputsHash: hashOf({ spec, files }) };
+}
+
+/** A RabbitMQ user for definitions.json; the salt derives from the password so plans are stable. */
+export function rabbitmqUser(name: string, password: string): { name: string; password_hash: string } {
+  const salt = createHmac('sha256', password).update(`berth-rabbitmq-salt:${name}`).digest().subarray(0, 4);
+  const digest = createHash('sha256').update(Buffer.concat([salt, Buffer.from(password, 'utf8')])).digest();
+  return { name, password_hash: Buffer.concat([salt, digest]).toString('base64') };
+}
+
+function sqlEscape(s: string): string {
+  return s.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
+}
+
+function cnfEscape(s: string): string {
+  return s.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+}
+
+export function hashOf(value: unknown): string {
+  return createHash('sha256').update(canonicalJson(value)).digest('hex');
+}
+
+/** JSON with sorted keys, so equal values hash equally whatever their construction order. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}

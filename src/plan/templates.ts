@@ -1,0 +1,39 @@
+// Renders service config templates (templates/<service>/*.j2) with nunjucks: Jinja2 syntax,
+// autoescape off, undefined values are errors rather than empty strings.
+import nunjucks from 'nunjucks';
+import { fileURLToPath } from 'node:url';
+import { InputError } from '../config/errors.js';
+
+nunjucks.installJinjaCompat();
+
+export const templatesDir = fileURLToPath(new URL('../../templates', import.meta.url));
+
+const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(templatesDir), {
+  autoescape: false,
+  throwOnUndefined: true,
+  trimBlocks: true,
+  lstripBlocks: true,
+});
+env.addFilter('tojson', (v: unknown) => JSON.stringify(v));
+env.addFilter('bool', (v: unknown) => (v ? 'True' : 'False'));
+// A value inside a single-quoted SQL string literal.
+env.addFilter('sql_string', (v: unknown) => String(v).replace(/\\/g, '\\\\').replace(/'/g, "\\'"));
+
+/** Renders a short template string from the catalog (a command, a healthcheck, an env value). */
+export function renderInline(text: string, context: object): string {
+  if (!text.includes('{')) return text;
+  try {
+    return env.renderString(text, context);
+  } catch (err) {
+    throw new InputError(`rendering "${text}": ${(err as Error).message.split('\n').join(' ')}`);
+  }
+}
+
+export function renderTemplate(name: string, context: object): string {
+  try {
+    return env.render(name, context);
+  } catch (err) {
+    // Templates are ours; a failure here is a catalog bug or a value the schema let through.
+    throw new InputError(`rendering ${name}: ${(err as Error).message.split('\n').join(' ')}`);
+  }
+}

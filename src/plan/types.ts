@@ -1,0 +1,64 @@
+// The desired state: what the plan computes and reconcile converges hosts to. Plain data.
+
+export interface ContainerSpec {
+  image: string;
+  environment: Record<string, string>;
+  /** `source:dest[:ro]`: the config directory, named volumes, host paths. */
+  volumes: string[];
+  capAdd: string[];
+  healthcheck: { test: string; intervalSeconds: number; retries: number; startPeriodSeconds: number; timeoutSeconds: number };
+  networkMode: 'host';
+  restartPolicy: 'unless-stopped' | 'no';
+}
+
+export interface DesiredContainer {
+  host: string;
+  service: string;
+  name: string;
+  spec: ContainerSpec;
+  /** File name → content, written to <node_config_directory>/<name>/ on the host (0600). */
+  files: Record<string, string>;
+  specHash: string;
+  configHash: string;
+  /** Address and TCP ports it listens on, for prechecks. */
+  address: string;
+  ports: number[];
+}
+
+export interface DesiredJob {
+  host: string;
+  service: string;
+  name: string;
+  phase: 'before' | 'after';
+  spec: ContainerSpec;
+  files: Record<string, string>;
+  /** A job runs when no successful run with this hash exists on its host. */
+  inputsHash: string;
+}
+
+export interface ServicePlan {
+  service: string;
+  dependsOn: string[];
+  containers: DesiredContainer[];
+  jobs: DesiredJob[];
+}
+
+export interface Plan {
+  /** Services in dependency order. */
+  services: ServicePlan[];
+  /** Every host of the deployment, whether or not something runs on it (disabled services are removed). */
+  hosts: string[];
+  configRoot: string;
+}
+
+export const LABEL = {
+  managed: 'berth.managed',
+  service: 'berth.service',
+  container: 'berth.container',
+  kind: 'berth.kind',
+  image: 'berth.image',
+  spec: 'berth.spec',
+  specHash: 'berth.spec-hash',
+  configHash: 'berth.config-hash',
+  inputsHash: 'berth.inputs-hash',
+} as const;

@@ -1,0 +1,100 @@
+// Progress of a deploy: one line per step as it happens (per host and container), or JSON lines;
+// then the recap: per host ok / changed / failed, and the slowest steps. Every string passes
+// through redact() first, so no secret reaches the terminal even from a failing job's output.
+import pc from 'picocolors';
+import type { DeployEvent, StepResult } from '../reconcile/deploy.js';
+import { formatDuration, table } from './format.js';
+import type { OutputFormat } from './build-report.js';
+
+export class DeployReporter {
+  private readonly t0 = Date.now();
+
+  constructor(
+    private readonly format: OutputFormat,
+    private readonly secrets: string[],
+    private readonly out: NodeJS.WritableStream = process.stdout,
+  ) {}
+
+  redact(text: string): string {
+    let t = text;
+    for (const s of this.secrets) if (s.length >= 6) t = t.split(s).join('********');
+    return t;
+  }
+
+  private write(line: string): void {
+    this.out.write(this.redact(line) + '\n');
+  }
+
+  onEvent = (ev: DeployEvent): void => {
+    if (this.format === 'json') {
+      this.write(JSON.stringify({ ...ev, time: new Date().toISOString() }));
+      return;
+    }
+    const clock = pc.dim(`[${formatDuration(Date.now() - this.t0).padStart(8)}]`);
+    if (ev.type === 'step-start') {
+      this.write(`${clock} ${ev.host}  ${pc.cyan(ev.action.padEnd(8))} ${ev.target}  ${pc.dim(ev.reasons.join('; '))}`);
+      return;
+    }
+    const r = ev.result;
+    if (r.status === 'ok' && r.action === 'none') {
+      this.write(`${clock} ${r.host}  ${'ok'.padEnd(8)} ${r.target}`);
+      return;
+    }
+    const status = r.status === 'failed' ? pc.red('FAILED') : r.status === 'skipped' ? pc.yellow('skipped') : pc.green(r.status);
+    this.write(`${clock} ${r.host}  ${status.padEnd(8 + status.length - stripLen(status))} ${r.target}  ${formatDuration(r.durationMs)}${r.error ? `\n    ${r.error}` : ''}`);
+  };
+
+  /** The plan, for `berth plan` / `deploy --dry-run`: what would change and why. */
+  printPlan(results: StepResult[]): void {
+    if (this.format === 'json') {
+      this.write(JSON.stringify({ type: 'plan', changes: results.filter((r) => r.action !== 'none') }));
+      return;
+    }
+    const changes = results.filter((r) => r.action !== 'none');
+    if (changes.length === 0) {
+      this.write('No changes: every host matches the configuration.');
+      return;
+    }
+    const byHost = new Map<string, StepResult[]>();
+    for (const r of changes) byHost.set(r.host, [...(byHost.get(r.host) ?? []), r]);
+    for (const [host, list] of byHost) {
+      this.write(pc.bold(`host ${host}:`));
+      for (const r of list) this.write(`  ${r.action.padEnd(9)} ${r.target.padEnd(22)} ${r.reasons.join('; ')}`);
+    }
+    this.write(`\n${changes.length} change(s); nothing was done.`);
+  }
+
+  recap(results: StepResult[]): void {
+    const hosts = [...new Set(results.map((r) => r.host))].filter((h) => h !== '-');
+    if (this.format === 'json') {
+      this.write(JSON.stringify({ type: 'recap', durationMs: Date.now() - this.t0, hosts: hosts.map((h) => ({ host: h, ...count(results.filter((r) => r.host === h)) })) }));
+      return;
+    }
+    const rows = hosts.map((h) => {
+      const c = count(results.filter((r) => r.host === h));
+      return [h, String(c.ok), String(c.changed), String(c.failed)];
+    });
+    this.write('\n' + table(['HOST', 'OK', 'CHANGED', 'FAILED'], rows, [1, 2, 3]));
+    const slow = results.filter((r) => r.durationMs > 0).sort((a, b) => b.durationMs - a.durationMs).slice(0, 5);
+    if (slow.length) {
+      this.write('\nslowest steps:');
+      for (const r of slow) this.write(`  ${formatDuration(r.durationMs).padStart(9)}  ${r.host} ${r.action} ${r.target}`);
+    }
+    const skipped = results.filter((r) => r.status === 'skipped');
+    for (const r of skipped) this.write(pc.yellow(`skipped ${r.target}: ${r.reasons.join('; ')}`));
+    this.write(`\ndone in ${formatDuration(Date.now() - this.t0)}`);
+  }
+}
+
+function count(rs: StepResult[]): { ok: number; changed: number; failed: number } {
+  return {
+    ok: rs.filter((r) => r.status === 'ok').length,
+    changed: rs.filter((r) => r.status === 'changed').length,
+    failed: rs.filter((r) => r.status === 'failed').length,
+  };
+}
+
+function stripLen(s: string): number {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/\x1b\[[0-9;]*m/g, '').length;
+}
