@@ -225,11 +225,16 @@ export async function runCheck(ctx: DeploymentContext, format: 'text' | 'json'):
       const actual = await host.inspect(c.name);
       const dir = join(ctx.plan.configRoot, c.name);
       const action = decide(c, { container: actual, imageId: await host.imageId(c.spec.image), files: await host.readDir(dir), filesWrittenAt: await host.dirWrittenAt(dir) });
+      let health = actual?.health ?? '-';
+      // Docker says "starting" until its first interval has passed; ask the healthcheck directly.
+      if (actual?.running && health === 'starting') {
+        health = (await host.exec(c.name, ['sh', '-c', c.spec.healthcheck.test])).code === 0 ? 'healthy' : 'starting';
+      }
       rows.push({
         host: c.host,
         container: c.name,
         state: actual ? (actual.running ? 'running' : `exited (${actual.exitCode})`) : 'missing',
-        health: actual?.health ?? '-',
+        health,
         drift: action.kind === 'none' ? '-' : `${action.kind}: ${action.reasons.join('; ')}`,
       });
     }

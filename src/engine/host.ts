@@ -21,8 +21,6 @@ export interface ActualContainer {
 
 export class LocalHost {
   readonly engine: Engine;
-  /** Docker API calls made, for the benchmark of a no-op deploy. */
-  apiCalls = 0;
 
   constructor(
     readonly name: string,
@@ -32,7 +30,6 @@ export class LocalHost {
   }
 
   private get docker(): Docker {
-    this.apiCalls++;
     return this.engine.docker;
   }
 
@@ -62,7 +59,6 @@ export class LocalHost {
   }
 
   async imageId(ref: string): Promise<string | undefined> {
-    this.apiCalls++;
     return (await this.engine.inspectImage(ref))?.id;
   }
 

@@ -42,7 +42,7 @@ function startedAt(): Record<string, string> {
 }
 
 function managedContainers(): string {
-  return ok('docker', ['ps', '-a', '--filter', 'label=berth.managed=true', '--format', '{{.Names}} {{.ID}} {{.Status}}']).split('\n').sort().join('\n');
+  return ok('docker', ['ps', '-a', '--filter', 'label=berth.managed=true', '--format', '{{.Names}} {{.ID}} {{.State}}']).split('\n').sort().join('\n');
 }
 
 describe('berth deploy (real engine, all-in-one identity cloud)', { skip: !hasDocker }, () => {
@@ -60,7 +60,8 @@ describe('berth deploy (real engine, all-in-one identity cloud)', { skip: !hasDo
       ].join('\n'),
     );
     writeFileSync(join(configDir, 'all-in-one'), '[control]\nlocalhost ansible_connection=local\n\n[compute:children]\ncontrol\n');
-    // A clean host: whatever an earlier run left behind goes first.
+    // A clean host: whatever an earlier run left behind goes first (destroy needs a valid config).
+    assert.equal(run(['genpwd']).status, 0);
     const r = run(['destroy', '--yes-i-really-really-mean-it']);
     assert.equal(r.status, 0, r.err);
   });
