@@ -118,6 +118,13 @@ export async function buildImages(req: BuildRequest): Promise<ImageResult[]> {
       log.write(`${ref} is up to date (build key ${key.slice(0, 12)})\n`);
       return 'cached';
     }
+    // The same build under another name (the registry, namespace or tag changed): a tag, not a build.
+    const twin = await engine.findImageByLabel('berth.build-key', key);
+    if (twin) {
+      await engine.tag(twin, ref);
+      log.write(`${ref} tagged from ${twin.slice(0, 19)} (same build key ${key.slice(0, 12)})\n`);
+      return 'cached';
+    }
     log.write(`# ${ref}, build key ${key}\n${dockerfile}\n# ---- build output\n`);
     for (let attempt = 1; ; attempt++) {
       try {

@@ -72,6 +72,12 @@ export async function ensureRootfs(
   const key = rootfsKey(recipe);
   const existing = await engine.inspectImage(ref);
   if (existing?.labels['berth.build-key'] === key) return false;
+  const twin = await engine.findImageByLabel('berth.build-key', key);
+  if (twin) {
+    await engine.tag(twin, ref);
+    log.write(`${ref} tagged from ${twin} (same recipe)\n`);
+    return false;
+  }
 
   const work = mkdtempSync(join(tmpdir(), 'berth-rootfs-'));
   try {

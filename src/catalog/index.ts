@@ -1,13 +1,16 @@
 // The catalog: every service berth can deploy, in one list. Adding a service = adding its
 // definition file here and its templates under templates/<service>/.
 import { InputError } from '../config/errors.js';
+import { glance } from './services/glance.js';
 import { keystone } from './services/keystone.js';
 import { mariadb } from './services/mariadb.js';
 import { memcached } from './services/memcached.js';
+import { nova } from './services/nova.js';
+import { placement } from './services/placement.js';
 import { rabbitmq } from './services/rabbitmq.js';
 import type { SecretDef, ServiceDef } from './types.js';
 
-export const catalog: readonly ServiceDef[] = [mariadb, memcached, rabbitmq, keystone];
+export const catalog: readonly ServiceDef[] = [mariadb, memcached, rabbitmq, keystone, glance, placement, nova];
 
 /** Services in an order where each comes after everything it depends on. */
 export function dependencyOrder(services: readonly ServiceDef[]): ServiceDef[] {
@@ -35,7 +38,7 @@ export function catalogSecrets(services: readonly ServiceDef[] = catalog): Secre
   const add = (s: SecretDef): void => void (seen.has(s.name) || seen.set(s.name, s));
   for (const svc of services) {
     for (const s of svc.secrets ?? []) add(s);
-    if (svc.database) add({ name: svc.database.passwordKey, kind: 'password' });
+    for (const db of svc.databases ?? []) add({ name: db.passwordKey, kind: 'password' });
     if (svc.rabbitmqUser) add({ name: svc.rabbitmqUser.passwordKey, kind: 'password' });
     if (svc.keystone?.user) add({ name: svc.keystone.user.passwordKey, kind: 'password' });
   }

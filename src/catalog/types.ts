@@ -44,6 +44,8 @@ export interface ContainerDef {
   capAdd?: string[];
   /** Extra, non-secret environment. */
   environment?: Record<string, string>;
+  /** Inventory group whose hosts run this container, when not the service's (nova-compute on compute). */
+  group?: string;
 }
 
 /** A one-shot container run to completion when its inputs change (db sync, bootstrap). */
@@ -57,6 +59,13 @@ export interface JobDef {
   phase: 'before' | 'after';
   /** Config files whose change reruns the job (default: all). The image and environment always count. */
   inputs?: string[];
+}
+
+export interface DatabaseDef {
+  name: string;
+  user: string;
+  /** Key in passwords.yml; accounts named twice must use the same key. */
+  passwordKey: string;
 }
 
 export interface EndpointDef {
@@ -76,8 +85,8 @@ export interface ServiceDef {
   containers: ContainerDef[];
   jobs?: JobDef[];
   secrets?: SecretDef[];
-  /** A database and an account with all privileges on it, created before the jobs run. */
-  database?: { name: string; user: string; passwordKey: string };
+  /** Databases, each with an account holding all privileges on it, created before the jobs run. */
+  databases?: DatabaseDef[];
   /** A RabbitMQ account for the service's messaging. */
   rabbitmqUser?: { user: string; passwordKey: string };
   /** Keystone service, endpoints and service user, registered once Keystone is up. */

@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { catalogSecrets } from '../catalog/index.js';
+import { catalog, catalogSecrets } from '../catalog/index.js';
 import { InputError } from '../config/errors.js';
 import { detectDefaultInterface, initConfig } from '../config/init.js';
 import { genpwd } from '../config/passwords.js';
@@ -291,8 +291,13 @@ export async function runStop(ctx: DeploymentContext): Promise<void> {
   }
 }
 
-/** Named volumes the catalog's containers use. */
-const dataVolumes = ['mariadb', 'rabbitmq', 'kolla_logs'];
+/** Named volumes the catalog's containers use (`name:/path`, not host paths), and the log volume. */
+const dataVolumes = [
+  ...new Set([
+    ...catalog.flatMap((s) => s.containers.flatMap((c) => (c.volumes ?? []).map((v) => v.split(':')[0]!).filter((v) => !v.startsWith('/')))),
+    'kolla_logs',
+  ]),
+];
 
 export async function runDestroy(ctx: DeploymentContext): Promise<void> {
   for (const [name, host] of ctx.hosts) {

@@ -71,6 +71,12 @@ export class Engine {
     }
   }
 
+  /** An image carrying this label value, whatever its name: a build under another registry or tag. */
+  async findImageByLabel(label: string, value: string): Promise<string | undefined> {
+    const list = await this.docker.listImages({ filters: { label: [`${label}=${value}`] } });
+    return list[0]?.Id;
+  }
+
   /**
    * Builds from a tar context. The engine reports a failed build as an error event inside a
    * successful HTTP stream, so the stream is scanned rather than trusted.

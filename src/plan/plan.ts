@@ -30,11 +30,14 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
   const g = deployment.globals;
   const enabled = catalog.filter((s) => (g as unknown as Record<string, unknown>)[s.enableKey] === true);
   const addressOf = new Map(deployment.hosts.map((h) => [h.name, h.address]));
-  const hostsFor = (svc: ServiceDef): string[] => {
+  const hostsFor = (svc: ServiceDef, container?: ContainerDef): string[] => {
+    // A container may run on another group than its service (nova-compute on compute hosts).
+    if (container?.group !== undefined) return hostsOf(deployment.inventory, container.group);
     // kolla-ansible inventories may narrow a service with its own group ([keystone:children]).
     const group = deployment.inventory.groups.has(svc.name) ? svc.name : svc.group;
     return hostsOf(deployment.inventory, group);
   };
+  const hostnameOf = (host: string): string => input.hostnames[host] ?? host;
   const firstAddress = (name: string): string => {
     const svc = catalog.find((s) => s.name === name);
     const host = svc ? hostsFor(svc)[0] : undefined;
@@ -48,6 +51,12 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
     database_address: firstAddress('mariadb'),
     keystone_address: firstAddress('keystone'),
     rabbitmq_address: firstAddress('rabbitmq'),
+    /** Address of each catalog service's first host: where its API is reached. */
+    service_address: Object.fromEntries(catalog.map((s) => [s.name, firstAddress(s.name)])),
+    /** Hostnames of each inventory group's hosts (the names services register under, e.g. compute hosts). */
+    group_hostnames: Object.fromEntries(
+      [...deployment.inventory.groups.keys()].map((grp) => [grp, hostsOf(deployment.inventory, grp).map(hostnameOf)]),
+    ),
     memcached_servers: (catalog.find((s) => s.name === 'memcached') ? hostsFor(catalog.find((s) => s.name === 'memcached')!) : [])
       .map((h) => `${addressOf.get(h)}:${g.memcached_port}`),
     rabbitmq_users: enabled
@@ -58,7 +67,7 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
   const hostContext = (host: string): object => ({
     ...shared,
     host,
-    hostname: input.hostnames[host] ?? host,
+    hostname: hostnameOf(host),
     api_address: addressOf.get(host)!,
   });
 
@@ -67,9 +76,9 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
     const hosts = hostsFor(svc);
     const containers: DesiredContainer[] = [];
     const jobs: DesiredJob[] = [];
-    for (const host of hosts) {
-      const context = hostContext(host);
-      for (const template of svc.containers) {
+    for (const template of svc.containers) {
+      for (const host of hostsFor(svc, template)) {
+        const context = hostContext(host);
         const def = resolveStrings(template, context);
         const files = renderFiles(svc, def, host, context, input.overrides);
         const spec = containerSpec(def, deployment, imageRef(input.images, def.image), 'COPY_ALWAYS');
@@ -90,7 +99,8 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
     const jobHost = hosts[0];
     if (jobHost !== undefined) {
       const context = hostContext(jobHost);
-      if (svc.database) jobs.push(databaseJob(svc, jobHost, deployment, input.images, shared.database_address));
+      if (svc.databases?.length) jobs.push(databaseJob(svc, jobHost, deployment, input.images, shared.database_address));
+      if (svc.keystone) jobs.push(keystoneJob(svc, jobHost, deployment, input.images, context));
       for (const job of svc.jobs ?? []) jobs.push(serviceJob(svc, job, jobHost, context, deployment, input));
     }
     if (containers.length || jobs.length) services.push({ service: svc.name, dependsOn: svc.dependsOn, containers, jobs });
@@ -182,35 +192,85 @@ function serviceJob(
   return { host, service: svc.name, name: job.name, phase: job.phase, spec, files, inputsHash: hashOf({ spec, counted }) };
 }
 
-/** The shared database mechanism: a toolbox job creating the service's database and account. */
+/** The shared database mechanism: a toolbox job creating the service's databases and accounts. */
 function databaseJob(svc: ServiceDef, host: string, d: Deployment, images: ImageNaming, dbAddress: string): DesiredJob {
-  const db = svc.database!;
-  const password = d.passwords[db.passwordKey]!;
-  const files: Record<string, string> = {
-    'client.cnf': `[client]\nhost = ${dbAddress}\nport = ${d.globals.database_port}\nuser = root\npassword = "${cnfEscape(d.passwords.database_password!)}"\n`,
-    'database.sql': [
+  const sql = svc.databases!.flatMap((db) => {
+    const password = sqlEscape(d.passwords[db.passwordKey]!);
+    return [
       `CREATE DATABASE IF NOT EXISTS \`${db.name}\`;`,
-      `CREATE USER IF NOT EXISTS '${db.user}'@'%' IDENTIFIED BY '${sqlEscape(password)}';`,
-      `ALTER USER '${db.user}'@'%' IDENTIFIED BY '${sqlEscape(password)}';`,
+      `CREATE USER IF NOT EXISTS '${db.user}'@'%' IDENTIFIED BY '${password}';`,
+      `ALTER USER '${db.user}'@'%' IDENTIFIED BY '${password}';`,
       `GRANT ALL PRIVILEGES ON \`${db.name}\`.* TO '${db.user}'@'%';`,
-      '',
-    ].join('\n'),
-  };
-  const name = `${svc.name}_database`;
-  const def: ContainerDef = {
-    name,
-    image: 'toolbox',
+    ];
+  });
+  return toolboxJob(svc, host, d, images, `${svc.name}_database`, {
     command: 'sh -c "mariadb --defaults-extra-file=/etc/berth-job/client.cnf < /etc/berth-job/database.sql"',
-    configFiles: [],
-    healthcheck: { test: 'true' },
+    files: {
+      'client.cnf': `[client]\nhost = ${dbAddress}\nport = ${d.globals.database_port}\nuser = root\npassword = "${cnfEscape(d.passwords.database_password!)}"\n`,
+      'database.sql': [...sql, ''].join('\n'),
+    },
+  });
+}
+
+/** The shared Keystone mechanism: a toolbox job registering the service, endpoints and user. */
+function keystoneJob(svc: ServiceDef, host: string, d: Deployment, images: ImageNaming, context: object): DesiredJob {
+  const ks = svc.keystone!;
+  const g = d.globals;
+  const authUrl = `http://${(context as { keystone_address: string }).keystone_address}:${g.keystone_public_port}`;
+  const register = {
+    name: ks.name,
+    type: ks.type,
+    description: ks.description,
+    region: g.openstack_region_name,
+    endpoints: ks.endpoints.map((e) => ({ interface: e.interface, url: renderInline(e.url, context) })),
+    user: ks.user ? { name: ks.user.name, password: d.passwords[ks.user.passwordKey], project: 'service', roles: ks.user.roles } : undefined,
   };
+  const clouds = {
+    clouds: {
+      'berth-admin': {
+        auth: {
+          auth_url: authUrl,
+          username: g.keystone_admin_user,
+          password: d.passwords.keystone_admin_password,
+          project_name: g.keystone_admin_project,
+          user_domain_name: 'Default',
+          project_domain_name: 'Default',
+        },
+        region_name: g.openstack_region_name,
+        interface: 'internal',
+        identity_api_version: 3,
+      },
+    },
+  };
+  return toolboxJob(svc, host, d, images, `${svc.name}_keystone`, {
+    command: 'python3 /etc/berth-job/register.py',
+    files: {
+      'register.json': JSON.stringify(register, null, 2) + '\n',
+      'clouds.yaml': JSON.stringify(clouds, null, 2) + '\n',
+      'register.py': renderTemplate('shared/keystone-register.py.j2', {}),
+    },
+    dests: { 'clouds.yaml': '/etc/openstack/clouds.yaml' },
+  });
+}
+
+/** A job in the toolbox image whose files land in /etc/berth-job (root, 0600). */
+function toolboxJob(
+  svc: ServiceDef,
+  host: string,
+  d: Deployment,
+  images: ImageNaming,
+  name: string,
+  job: { command: string; files: Record<string, string>; dests?: Record<string, string> },
+): DesiredJob {
+  const files = { ...job.files };
   const configFiles = Object.keys(files).map((f) => ({
     source: `${CONFIG_MOUNT}/${f}`,
-    dest: `/etc/berth-job/${f}`,
+    dest: job.dests?.[f] ?? `/etc/berth-job/${f}`,
     owner: 'root',
     perm: '0600',
   }));
-  files['config.json'] = JSON.stringify({ command: def.command, config_files: configFiles, permissions: [] }, null, 2) + '\n';
+  files['config.json'] = JSON.stringify({ command: job.command, config_files: configFiles, permissions: [] }, null, 2) + '\n';
+  const def: ContainerDef = { name, image: 'toolbox', command: job.command, configFiles: [], healthcheck: { test: 'true' } };
   const spec = { ...containerSpec(def, d, imageRef(images, 'toolbox'), 'COPY_ALWAYS'), restartPolicy: 'no' as const };
   return { host, service: svc.name, name, phase: 'before', spec, files, inputsHash: hashOf({ spec, files }) };
 }

@@ -102,3 +102,87 @@ test('RabbitMQ password hashes are stable and in RabbitMQ SHA-256 format', () =>
   assert.deepEqual(rabbitmqUser('nova', 'secret'), h);
   assert.equal(Buffer.from(h.password_hash, 'base64').length, 36);
 });
+
+test('a keystone field makes a registration job; its credentials are in 0600 files, never in the spec', () => {
+  const demo = {
+    name: 'demo',
+    enableKey: 'enable_keystone',
+    group: 'control',
+    dependsOn: ['keystone'],
+    keystone: {
+      type: 'demo',
+      name: 'demo',
+      description: 'a test service',
+      endpoints: [{ interface: 'public' as const, url: 'http://{{ api_address }}:9999' }],
+      user: { name: 'demo', passwordKey: 'keystone_admin_password', roles: ['admin'] },
+    },
+    containers: [],
+  };
+  const p = plan(base, [...catalog, demo]);
+  const job = p.services.find((s) => s.service === 'demo')!.jobs[0]!;
+  assert.equal(job.name, 'demo_keystone');
+  assert.equal(job.spec.image, 'berth/toolbox:zed');
+  const register = JSON.parse(job.files['register.json']!) as { endpoints: { url: string }[]; user: { password: string } };
+  assert.equal(register.endpoints[0]!.url, 'http://192.0.2.20:9999');
+  assert.equal(register.user.password, base.deployment.passwords.keystone_admin_password);
+  const config = JSON.parse(job.files['config.json']!) as { config_files: { dest: string; perm: string }[] };
+  assert.ok(config.config_files.every((f) => f.perm === '0600'));
+  assert.ok(config.config_files.some((f) => f.dest === '/etc/openstack/clouds.yaml'));
+  assert.ok(!canonicalJson(job.spec).includes(base.deployment.passwords.keystone_admin_password!));
+});
+
+test('the core cloud: glance, placement and nova through the shared mechanisms only', () => {
+  const g = { ...base.deployment.globals, enable_glance: true, enable_placement: true, enable_nova: true };
+  const input = { ...base, deployment: { ...base.deployment, globals: g } };
+  const p = plan(input, catalog);
+  const names = p.services.map((s) => s.service);
+  assert.ok(names.indexOf('nova') > names.indexOf('glance') && names.indexOf('nova') > names.indexOf('placement'));
+  const svc = (n: string) => p.services.find((s) => s.service === n)!;
+  assert.deepEqual(svc('glance').jobs.map((j) => j.name), ['glance_database', 'glance_keystone', 'glance_bootstrap']);
+  assert.deepEqual(svc('placement').jobs.map((j) => j.name), ['placement_database', 'placement_keystone', 'placement_bootstrap']);
+  const nova = svc('nova');
+  assert.deepEqual(nova.jobs.map((j) => `${j.name}:${j.phase}`), ['nova_database:before', 'nova_keystone:before', 'nova_bootstrap:before', 'nova_discover_hosts:after']);
+  assert.deepEqual(nova.containers.map((c) => c.name), ['nova_api', 'nova_conductor', 'nova_scheduler', 'nova_compute']);
+  // One database job creates every database of the service.
+  const sql = nova.jobs[0]!.files['database.sql']!;
+  for (const db of ['nova_api', 'nova', 'nova_cell0']) assert.match(sql, new RegExp(`CREATE DATABASE IF NOT EXISTS \`${db}\`;`));
+  // The glance volume, the endpoints, the RabbitMQ user.
+  assert.ok(svc('glance').containers[0]!.spec.volumes.includes('glance:/var/lib/glance/images'));
+  const register = JSON.parse(nova.jobs[1]!.files['register.json']!) as { type: string; endpoints: { url: string }[] };
+  assert.equal(register.type, 'compute');
+  assert.ok(register.endpoints.every((e) => e.url === 'http://192.0.2.20:8774/v2.1'));
+  assert.match(svc('rabbitmq').containers[0]!.files['definitions.json']!, /"name": "nova"/);
+  // Config: the API and conductor reach the databases; compute hosts do not.
+  const conf = (c: string) => nova.containers.find((x) => x.name === c)!.files['nova.conf']!;
+  assert.match(conf('nova_api'), /\[api_database\]\nconnection = mysql\+pymysql:\/\/nova_api:/);
+  assert.match(conf('nova_conductor'), /\[database\]\nconnection = mysql\+pymysql:\/\/nova:.*\/nova\n/);
+  assert.doesNotMatch(conf('nova_compute'), /mysql|\[database\]/);
+  assert.match(conf('nova_compute'), /compute_driver = fake\.FakeDriver/);
+  assert.match(conf('nova_compute'), /transport_url = rabbit:\/\/nova:/);
+  assert.match(conf('nova_api'), /\[glance\]\napi_servers = http:\/\/192\.0\.2\.20:9292/);
+  // discover_hosts reruns when a compute host appears, and only then.
+  const discover = (p: typeof nova) => p.jobs.find((j) => j.name === 'nova_discover_hosts')!;
+  assert.equal(discover(nova).spec.environment.NOVA_DISCOVER_HOSTS, 'aio');
+  const withOverride = plan({ ...input, overrides: { 'nova.conf': '[DEFAULT]\ndebug = True\n' } }, catalog).services.find((s) => s.service === 'nova')!;
+  assert.equal(discover(withOverride).inputsHash, discover(nova).inputsHash);
+  assert.equal(withOverride.jobs.find((j) => j.name === 'nova_bootstrap')!.inputsHash, nova.jobs[2]!.inputsHash);
+  const inv = base.deployment.inventory;
+  const groups = new Map(inv.groups);
+  const compute = groups.get('compute')!;
+  groups.set('compute', { ...compute, children: [], hosts: ['localhost', 'compute2'] });
+  const twoHosts = {
+    ...input,
+    deployment: {
+      ...input.deployment,
+      inventory: { ...inv, groups, hosts: new Map([...inv.hosts, ['compute2', { name: 'compute2', vars: {}, line: 0 }]]) },
+      hosts: [...input.deployment.hosts, { ...input.deployment.hosts[0]!, name: 'compute2', address: '192.0.2.21' }],
+    },
+    hostnames: { localhost: 'aio', compute2: 'cmp2' },
+  };
+  const novaTwo = plan(twoHosts, catalog).services.find((s) => s.service === 'nova')!;
+  assert.equal(discover(novaTwo).spec.environment.NOVA_DISCOVER_HOSTS, 'aio cmp2');
+  assert.notEqual(discover(novaTwo).inputsHash, discover(nova).inputsHash);
+  assert.deepEqual(novaTwo.containers.filter((c) => c.name === 'nova_compute').map((c) => c.host), ['localhost', 'compute2']);
+  assert.deepEqual(novaTwo.containers.filter((c) => c.name === 'nova_api').map((c) => c.host), ['localhost']);
+  assert.match(novaTwo.containers.find((c) => c.host === 'compute2')!.files['nova.conf']!, /host = cmp2\nmy_ip = 192\.0\.2\.21/);
+});

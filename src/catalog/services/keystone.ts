@@ -6,7 +6,8 @@ export const keystone: ServiceDef = {
   name: 'keystone',
   enableKey: 'enable_keystone',
   group: 'control',
-  dependsOn: ['mariadb', 'memcached', 'rabbitmq'],
+  // Not rabbitmq: keystone sends no notifications (driver noop), so it need not wait for it.
+  dependsOn: ['mariadb', 'memcached'],
   secrets: [
     { name: 'keystone_admin_password', kind: 'password' },
     { name: 'keystone_fernet_key0', kind: 'fernet' },
@@ -14,7 +15,7 @@ export const keystone: ServiceDef = {
     { name: 'keystone_credential_key0', kind: 'fernet' },
     { name: 'keystone_credential_key1', kind: 'fernet' },
   ],
-  database: { name: 'keystone', user: 'keystone', passwordKey: 'keystone_database_password' },
+  databases: [{ name: 'keystone', user: 'keystone', passwordKey: 'keystone_database_password' }],
   rabbitmqUser: { user: 'keystone', passwordKey: 'keystone_rabbitmq_password' },
   containers: [
     {

@@ -1,0 +1,43 @@
+import type { ServiceDef } from '../types.js';
+
+const url = 'http://{{ api_address }}:9292';
+
+export const glance: ServiceDef = {
+  name: 'glance',
+  enableKey: 'enable_glance',
+  group: 'control',
+  dependsOn: ['mariadb', 'memcached', 'keystone'],
+  databases: [{ name: 'glance', user: 'glance', passwordKey: 'glance_database_password' }],
+  keystone: {
+    type: 'image',
+    name: 'glance',
+    description: 'OpenStack Image',
+    endpoints: [
+      { interface: 'public', url },
+      { interface: 'internal', url },
+      { interface: 'admin', url },
+    ],
+    user: { name: 'glance', passwordKey: 'glance_keystone_password', roles: ['admin'] },
+  },
+  containers: [
+    {
+      name: 'glance_api',
+      image: 'glance-api',
+      command: 'glance-api',
+      configFiles: [
+        { template: 'glance/glance-api.conf.j2', dest: '/etc/glance/glance-api.conf', owner: 'glance', perm: '0600', iniOverrides: true },
+        { template: 'glance/glance-api-paste.ini.j2', dest: '/etc/glance/glance-api-paste.ini', owner: 'glance', perm: '0600' },
+      ],
+      // The file store: images live on this volume.
+      volumes: ['glance:/var/lib/glance/images'],
+      permissions: [
+        { path: '/var/lib/glance/images', owner: 'glance:glance' },
+        { path: '/var/log/kolla/glance', owner: 'glance:glance', recurse: true },
+      ],
+      ports: ['9292'],
+      healthcheck: { test: `healthcheck_curl ${url}`, intervalSeconds: 10 },
+    },
+  ],
+  // The schema; reruns for a new image (an upgrade), not for a config change.
+  jobs: [{ name: 'glance_bootstrap', container: 'glance_api', phase: 'before', environment: { KOLLA_BOOTSTRAP: '1' }, inputs: [] }],
+};

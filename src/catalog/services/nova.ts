@@ -1,0 +1,74 @@
+import type { ConfigFileDef, ContainerDef, ServiceDef } from '../types.js';
+
+const url = 'http://{{ api_address }}:8774/v2.1';
+const novaConf: ConfigFileDef = { template: 'nova/nova.conf.j2', dest: '/etc/nova/nova.conf', owner: 'nova', perm: '0600', iniOverrides: true };
+const permissions: ContainerDef['permissions'] = [{ path: '/var/log/kolla/nova', owner: 'nova:nova', recurse: true }];
+
+/** A nova service connected to its message queue (conductor, scheduler, compute). */
+function rpcService(name: string, extra: Partial<ContainerDef> = {}): ContainerDef {
+  return {
+    name: `nova_${name}`,
+    image: `nova-${name}`,
+    command: `nova-${name}`,
+    configFiles: [novaConf],
+    permissions,
+    healthcheck: { test: `healthcheck_port nova-${name} {{ globals.rabbitmq_port }}`, intervalSeconds: 10 },
+    ...extra,
+  };
+}
+
+// Cells v2 with one cell: the API database (nova_api), cell0 (nova_cell0, instances that failed to
+// schedule) and cell1 (nova). nova-compute runs on the compute group and has no database
+// credentials; conductor, scheduler and the API run on control.
+export const nova: ServiceDef = {
+  name: 'nova',
+  enableKey: 'enable_nova',
+  group: 'control',
+  dependsOn: ['mariadb', 'memcached', 'rabbitmq', 'keystone', 'glance', 'placement'],
+  databases: [
+    { name: 'nova_api', user: 'nova_api', passwordKey: 'nova_api_database_password' },
+    { name: 'nova', user: 'nova', passwordKey: 'nova_database_password' },
+    { name: 'nova_cell0', user: 'nova', passwordKey: 'nova_database_password' },
+  ],
+  rabbitmqUser: { user: 'nova', passwordKey: 'nova_rabbitmq_password' },
+  keystone: {
+    type: 'compute',
+    name: 'nova',
+    description: 'OpenStack Compute',
+    endpoints: [
+      { interface: 'public', url },
+      { interface: 'internal', url },
+      { interface: 'admin', url },
+    ],
+    // 'service': nova sends service tokens (its [service_user]) that glance and placement check.
+    user: { name: 'nova', passwordKey: 'nova_keystone_password', roles: ['admin', 'service'] },
+  },
+  containers: [
+    {
+      // The compute API and the metadata API in one process, as kolla does.
+      name: 'nova_api',
+      image: 'nova-api',
+      command: 'nova-api',
+      configFiles: [novaConf, { template: 'nova/api-paste.ini.j2', dest: '/etc/nova/api-paste.ini', owner: 'nova', perm: '0600' }],
+      permissions,
+      ports: ['8774', '8775'],
+      healthcheck: { test: 'healthcheck_curl http://{{ api_address }}:8774', intervalSeconds: 10 },
+    },
+    rpcService('conductor'),
+    rpcService('scheduler'),
+    rpcService('compute', { group: 'compute' }),
+  ],
+  jobs: [
+    // api_db sync, cell0 and cell1 mappings, db sync. Reruns for a new image (an upgrade).
+    { name: 'nova_bootstrap', container: 'nova_api', phase: 'before', environment: { KOLLA_BOOTSTRAP: '1' }, inputs: [] },
+    // Maps compute hosts into cell1 once they have registered. The host list is part of the job's
+    // environment, so a new compute host reruns it.
+    {
+      name: 'nova_discover_hosts',
+      container: 'nova_api',
+      phase: 'after',
+      environment: { NOVA_DISCOVER_HOSTS: "{{ group_hostnames.compute | join(' ') }}" },
+      inputs: [],
+    },
+  ],
+};

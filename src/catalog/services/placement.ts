@@ -1,0 +1,37 @@
+import type { ServiceDef } from '../types.js';
+
+const url = 'http://{{ api_address }}:8778';
+
+export const placement: ServiceDef = {
+  name: 'placement',
+  enableKey: 'enable_placement',
+  group: 'control',
+  dependsOn: ['mariadb', 'memcached', 'keystone'],
+  databases: [{ name: 'placement', user: 'placement', passwordKey: 'placement_database_password' }],
+  keystone: {
+    type: 'placement',
+    name: 'placement',
+    description: 'Placement API',
+    endpoints: [
+      { interface: 'public', url },
+      { interface: 'internal', url },
+      { interface: 'admin', url },
+    ],
+    user: { name: 'placement', passwordKey: 'placement_keystone_password', roles: ['admin'] },
+  },
+  containers: [
+    {
+      name: 'placement_api',
+      image: 'placement-api',
+      command: 'uwsgi --ini /etc/placement/placement-uwsgi.ini',
+      configFiles: [
+        { template: 'placement/placement.conf.j2', dest: '/etc/placement/placement.conf', owner: 'placement', perm: '0600', iniOverrides: true },
+        { template: 'placement/placement-uwsgi.ini.j2', dest: '/etc/placement/placement-uwsgi.ini', owner: 'placement', perm: '0600' },
+      ],
+      permissions: [{ path: '/var/log/kolla/placement', owner: 'placement:placement', recurse: true }],
+      ports: ['8778'],
+      healthcheck: { test: `healthcheck_curl ${url}`, intervalSeconds: 10 },
+    },
+  ],
+  jobs: [{ name: 'placement_bootstrap', container: 'placement_api', phase: 'before', environment: { KOLLA_BOOTSTRAP: '1' }, inputs: [] }],
+};
