@@ -50,6 +50,7 @@ export function imageRoots(config: BuildConfig): string[] {
 /** Transient failures worth another try: the mirror or the network, not our Dockerfile. */
 const transient = /Failed to fetch|Temporary failure|Could not resolve|Connection (timed out|failed|reset)|Hash Sum mismatch|Unable to fetch|unexpected EOF|i\/o timeout/i;
 const BUILD_ATTEMPTS = 3;
+const PARENT_PLACEHOLDER = 'berth-parent-image';
 
 export async function buildImages(req: BuildRequest): Promise<ImageResult[]> {
   const { config, engine } = req;
@@ -110,8 +111,11 @@ export async function buildImages(req: BuildRequest): Promise<ImageResult[]> {
       );
     }
     const dockerfile = renderDockerfile({ image, parentRef, config, roots: imageRoots(config) });
+    // The key sees the parent by its image ID, not its name, so the same build under another
+    // registry or tag keeps its key (and is retagged instead of rebuilt).
+    const keyed = renderDockerfile({ image, parentRef: PARENT_PLACEHOLDER, config, roots: imageRoots(config) });
     const files = readContextFiles(image.dir);
-    const key = buildKey({ dockerfile, files, parentId: parent.id, buildArgs: config.buildArgs });
+    const key = buildKey({ dockerfile: keyed, files, parentId: parent.id, buildArgs: config.buildArgs });
     const ref = refOf(image.name);
     const existing = await engine.inspectImage(ref);
     if (existing?.labels['berth.build-key'] === key) {

@@ -161,11 +161,18 @@ async function runJob(
   const host = opts.hosts.get(job.host)!;
   const view = views.get(job.host)!;
   const t0 = Date.now();
-  const previous = view.containers.get(job.name);
-  if (previous && !previous.running && previous.exitCode === 0 && previous.labels[LABEL.inputsHash] === job.inputsHash) {
-    return emitEnd({ host: job.host, target: job.name, action: 'none', status: 'ok', reasons: [], durationMs: 0 });
+  let previous = view.containers.get(job.name);
+  const sameInputs = previous?.labels[LABEL.inputsHash] === job.inputsHash;
+  // Still running from a deploy that was killed: let it finish rather than kill it halfway
+  // (a bootstrap interrupted mid-way can leave a volume half made).
+  if (previous?.running && sameInputs && !opts.dryRun) {
+    await host.wait(job.name, opts.jobTimeoutMs ?? 15 * 60_000);
+    previous = await host.inspect(job.name);
   }
-  const reasons = [previous ? (previous.labels[LABEL.inputsHash] === job.inputsHash ? 'last run did not succeed' : 'inputs changed') : 'never ran'];
+  if (previous && !previous.running && previous.exitCode === 0 && sameInputs) {
+    return emitEnd({ host: job.host, target: job.name, action: 'none', status: 'ok', reasons: [], durationMs: Date.now() - t0 });
+  }
+  const reasons = [previous ? (sameInputs ? 'last run did not succeed' : 'inputs changed') : 'never ran'];
   opts.onEvent?.({ type: 'step-start', host: job.host, target: job.name, action: 'run', reasons });
   if (opts.dryRun) return emitEnd({ host: job.host, target: job.name, action: 'run', status: 'changed', reasons, durationMs: 0 });
   try {

@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse } from 'yaml';
-import { berth, dockerAvailable, ok, sh } from './harness.js';
+import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { berth, dockerAvailable, ok, repoRoot, sh } from './harness.js';
 
 const hasDocker = dockerAvailable();
 const work = mkdtempSync(join(tmpdir(), 'berth-e2e-deploy-'));
@@ -161,6 +163,21 @@ describe('berth deploy (real engine, all-in-one identity cloud)', { skip: !hasDo
       }
     }
     assert.equal(managedContainers(), snapshot);
+  });
+
+  test('a deploy killed halfway is finished by the next deploy', async () => {
+    assert.equal(run(['destroy', '--yes-i-really-really-mean-it']).status, 0);
+    const child = spawn(join(repoRoot, 'berth'), ['--config-dir', configDir, 'deploy'], { stdio: 'ignore' });
+    // Kill it once the first service is being created, mid-flight.
+    for (let i = 0; i < 120 && sh('docker', ['inspect', 'mariadb_bootstrap']).status !== 0; i++) await sleep(250);
+    await sleep(1500);
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const r = run(['deploy']);
+    assert.equal(r.status, 0, r.out + r.err);
+    assert.equal(run(['check']).status, 0);
+    assert.match(openstack(['token', 'issue', '-f', 'value', '-c', 'id']), /^\S{20,}\s*$/);
+    assert.match(run(['plan']).out, /No changes/);
   });
 
   test('no secret in any output, in docker inspect, or on any process command line', () => {
