@@ -65,7 +65,7 @@ const section = [
   '<!-- deploy:begin -->',
   `## Deploy (\`node --import tsx bench/deploy.ts\`, ${new Date().toISOString().slice(0, 10)})`,
   '',
-  `All-in-one identity cloud: ${ctx.plan.services.map((s) => s.service).join(', ')} (${containers} containers, images already built).`,
+  `All-in-one, the default services: ${ctx.plan.services.map((s) => s.service).join(', ')} (${containers} containers, images already built).`,
   '',
   '| measure | value |',
   '|---|---|',

@@ -16,6 +16,8 @@ import { decide } from '../reconcile/diff.js';
 import { deploy, type StepResult } from '../reconcile/deploy.js';
 import { LABEL } from '../plan/types.js';
 import { DeployReporter } from '../ui/deploy-report.js';
+import { initRunonce } from '../runonce/init-runonce.js';
+import { runTempest } from '../tempest/run.js';
 import { table } from '../ui/format.js';
 import { loadContext, type DeploymentContext } from './deployment-context.js';
 
@@ -65,6 +67,28 @@ export function registerDeployCommands(program: Command<[], Globals & { debug: b
     .command('post-deploy')
     .description('write clouds.yaml (cloud berth-admin) and admin-openrc into the config directory (0600)')
     .action(() => runPostDeploy(contextWithWarnings(opts().configDir)));
+
+  program
+    .command('init-runonce')
+    .description('create what a new cloud needs to be tried: flavors, a demo image berth makes, a demo project and user, a keypair (idempotent)')
+    .action(async () => {
+      const ctx = contextWithWarnings(opts().configDir);
+      const reporter = new DeployReporter('text', ctx.secrets);
+      await initRunonce(ctx, (line) => console.log(reporter.redact(line)));
+    });
+
+  program
+    .command('tempest')
+    .description("run Tempest's smoke tests (identity, image, compute) against the cloud; keeps output and subunit results")
+    .option('--results-dir <dir>', 'where each run keeps its output and results', '/var/log/berth/tempest')
+    .action(async (o) => {
+      const ctx = contextWithWarnings(opts().configDir);
+      const reporter = new DeployReporter('text', ctx.secrets);
+      const result = await runTempest(ctx, o.resultsDir, (line) => console.log(reporter.redact(line)));
+      console.log(reporter.redact(result.summary));
+      console.log(`\nfull output and results.subunit: ${result.resultsDir}`);
+      if (result.code !== 0) throw new EngineError(`tempest failed (exit ${result.code})`, `see ${result.resultsDir}/output.log`);
+    });
 
   program
     .command('check')

@@ -121,6 +121,31 @@ export class LocalHost {
     }
   }
 
+  /** Runs a command in a throwaway container (host network) and returns its exit code and output. */
+  async runTool(
+    image: string,
+    cmd: string[] | undefined,
+    binds: string[],
+    opts: { env?: Record<string, string>; timeoutMs?: number } = {},
+  ): Promise<{ code: number; output: string }> {
+    const name = `berth_tool_${process.pid}_${Date.now()}`;
+    await this.docker.createContainer({
+      name,
+      Image: image,
+      // Without a command the image's own entrypoint runs (kolla_start and its config.json).
+      ...(cmd ? { Cmd: cmd, Entrypoint: [] } : {}),
+      Env: Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${v}`),
+      HostConfig: { NetworkMode: 'host', Binds: binds },
+    });
+    try {
+      await this.start(name);
+      const code = await this.wait(name, opts.timeoutMs ?? 10 * 60_000);
+      return { code, output: await this.logs(name, 'all') };
+    } finally {
+      await this.remove(name);
+    }
+  }
+
   /** Waits for a one-shot container to exit; returns its exit code. */
   async wait(name: string, timeoutMs: number): Promise<number> {
     const result = await withTimeout(this.docker.getContainer(name).wait() as Promise<{ StatusCode: number }>, timeoutMs, `${name} to finish`);

@@ -10,6 +10,8 @@ export const keystone: ServiceDef = {
   dependsOn: ['mariadb', 'memcached'],
   secrets: [
     { name: 'keystone_admin_password', kind: 'password' },
+    // The demo user of `berth init-runonce`.
+    { name: 'demo_password', kind: 'password' },
     { name: 'keystone_fernet_key0', kind: 'fernet' },
     { name: 'keystone_fernet_key1', kind: 'fernet' },
     { name: 'keystone_credential_key0', kind: 'fernet' },

@@ -1,0 +1,67 @@
+// berth init-runonce: flavors, a bootable demo image berth makes itself, a demo project and user,
+// and a keypair, created idempotently through the toolbox (openstacksdk) with the admin
+// credentials post-deploy wrote. Files handed to the container live in a 0700 temp directory.
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { imageRef } from '../config/build-config.js';
+import { InputError } from '../config/errors.js';
+import { EngineError } from '../engine/docker.js';
+import type { DeploymentContext } from '../cli/deployment-context.js';
+import { renderTemplate } from '../plan/templates.js';
+import { bootDisk } from './boot-disk.js';
+import { demoKeypair, publicKeyOfPem } from './keypair.js';
+
+export const flavors = [
+  { name: 'm1.tiny', ram: 512, vcpus: 1, disk: 1 },
+  { name: 'm1.small', ram: 2048, vcpus: 1, disk: 20 },
+  { name: 'm1.medium', ram: 4096, vcpus: 2, disk: 40 },
+  { name: 'm1.large', ram: 8192, vcpus: 4, disk: 80 },
+];
+
+export async function initRunonce(ctx: DeploymentContext, print: (line: string) => void): Promise<void> {
+  const g = ctx.deployment.globals;
+  const clouds = join(ctx.deployment.configDir, 'clouds.yaml');
+  if (!existsSync(clouds)) throw new InputError(`${clouds} does not exist`, 'run berth post-deploy first');
+  if (!g.enable_glance) throw new InputError('init-runonce uploads the demo image, so it needs enable_glance: yes');
+  const compute = g.enable_nova;
+  if (!compute) print('nova is not enabled: no flavors or keypair');
+
+  const keyFile = join(ctx.deployment.configDir, 'demo-key.pem');
+  let publicKey: string;
+  if (existsSync(keyFile)) {
+    publicKey = publicKeyOfPem(readFileSync(keyFile, 'utf8'), 'berth-demo');
+  } else {
+    const pair = demoKeypair('berth-demo');
+    writeFileSync(keyFile, pair.privateKeyPem, { mode: 0o600 });
+    publicKey = pair.publicKey;
+    print(`wrote ${keyFile} (0600), the private key of keypair mykey`);
+  }
+
+  const work = mkdtempSync(join(tmpdir(), 'berth-runonce-'));
+  try {
+    chmodSync(work, 0o700);
+    writeFileSync(join(work, 'disk.raw'), bootDisk(), { mode: 0o600 });
+    writeFileSync(join(work, 'runonce.py'), renderTemplate('shared/init-runonce.py.j2', {}), { mode: 0o600 });
+    const spec = {
+      compute,
+      flavors,
+      image: { name: 'berth-demo-disk' },
+      project: 'demo',
+      user: 'demo',
+      password: ctx.deployment.passwords.demo_password,
+      keypair: { name: 'mykey', public_key: publicKey },
+    };
+    writeFileSync(join(work, 'runonce.json'), JSON.stringify(spec), { mode: 0o600 });
+    const host = [...ctx.hosts.values()][0]!;
+    const result = await host.runTool(
+      imageRef(ctx.build, 'toolbox'),
+      ['python3', '/runonce/runonce.py'],
+      [`${work}:/runonce:ro`, `${clouds}:/etc/openstack/clouds.yaml:ro`],
+    );
+    for (const line of result.output.trim().split('\n')) if (line) print(line);
+    if (result.code !== 0) throw new EngineError(`init-runonce failed (exit ${result.code}); its output is above`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
