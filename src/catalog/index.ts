@@ -2,6 +2,8 @@
 // definition file here and its templates under templates/<service>/.
 import { InputError } from '../config/errors.js';
 import { glance } from './services/glance.js';
+import { heat } from './services/heat.js';
+import { horizon } from './services/horizon.js';
 import { keystone } from './services/keystone.js';
 import { mariadb } from './services/mariadb.js';
 import { memcached } from './services/memcached.js';
@@ -10,7 +12,7 @@ import { placement } from './services/placement.js';
 import { rabbitmq } from './services/rabbitmq.js';
 import type { SecretDef, ServiceDef } from './types.js';
 
-export const catalog: readonly ServiceDef[] = [mariadb, memcached, rabbitmq, keystone, glance, placement, nova];
+export const catalog: readonly ServiceDef[] = [mariadb, memcached, rabbitmq, keystone, glance, placement, nova, heat, horizon];
 
 /** Services in an order where each comes after everything it depends on. */
 export function dependencyOrder(services: readonly ServiceDef[]): ServiceDef[] {
@@ -41,6 +43,7 @@ export function catalogSecrets(services: readonly ServiceDef[] = catalog): Secre
     for (const db of svc.databases ?? []) add({ name: db.passwordKey, kind: 'password' });
     if (svc.rabbitmqUser) add({ name: svc.rabbitmqUser.passwordKey, kind: 'password' });
     if (svc.keystone?.user) add({ name: svc.keystone.user.passwordKey, kind: 'password' });
+    for (const d of svc.keystone?.domains ?? []) if (d.admin) add({ name: d.admin.passwordKey, kind: 'password' });
   }
   return [...seen.values()];
 }

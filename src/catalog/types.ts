@@ -96,5 +96,16 @@ export interface ServiceDef {
     description: string;
     endpoints: EndpointDef[];
     user?: { name: string; passwordKey: string; roles: string[] };
+    /** More roles the service needs to exist (heat's heat_stack_owner, heat_stack_user). */
+    roles?: string[];
+    /** Domains the service owns, each with an optional admin user holding a role on it (heat's stack domain). */
+    domains?: KeystoneDomainDef[];
   };
+}
+
+export interface KeystoneDomainDef {
+  name: string;
+  description: string;
+  /** A user created in that domain with `role` on it; its password is a passwords.yml key. */
+  admin?: { name: string; passwordKey: string; role: string };
 }

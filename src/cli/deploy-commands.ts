@@ -15,6 +15,7 @@ import { EngineError } from '../engine/docker.js';
 import { decide } from '../reconcile/diff.js';
 import { deploy, type StepResult } from '../reconcile/deploy.js';
 import { LABEL } from '../plan/types.js';
+import { adminClouds } from '../plan/plan.js';
 import { DeployReporter } from '../ui/deploy-report.js';
 import { initRunonce } from '../runonce/init-runonce.js';
 import { runTempest } from '../tempest/run.js';
@@ -202,23 +203,7 @@ export function runPostDeploy(ctx: DeploymentContext): void {
   if (!keystone) throw new InputError('keystone is not enabled, so there is no cloud to write credentials for');
   const authUrl = `http://${keystone.address}:${g.keystone_public_port}`;
   const password = ctx.deployment.passwords.keystone_admin_password!;
-  const clouds = {
-    clouds: {
-      'berth-admin': {
-        auth: {
-          auth_url: authUrl,
-          username: g.keystone_admin_user,
-          password,
-          project_name: g.keystone_admin_project,
-          user_domain_name: 'Default',
-          project_domain_name: 'Default',
-        },
-        region_name: g.openstack_region_name,
-        interface: 'public',
-        identity_api_version: 3,
-      },
-    },
-  };
+  const clouds = adminClouds(ctx.deployment, authUrl, 'public');
   const openrc = [
     '# Source this file to use the admin credentials: . admin-openrc',
     'export OS_AUTH_TYPE=password',

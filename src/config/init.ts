@@ -58,10 +58,12 @@ enable_rabbitmq: "yes"
 enable_keystone: "yes"
 enable_glance: "yes"
 enable_placement: "yes"
+enable_heat: "yes"
+enable_horizon: "yes"
 #enable_nova: "no"
 #enable_neutron: "no"
-#enable_heat: "no"
-#enable_horizon: "no"
+
+#horizon_port: 80
 
 #keystone_token_provider: "fernet"
 #fernet_token_expiry: 86400

@@ -224,8 +224,34 @@ function keystoneJob(svc: ServiceDef, host: string, d: Deployment, images: Image
     region: g.openstack_region_name,
     endpoints: ks.endpoints.map((e) => ({ interface: e.interface, url: renderInline(e.url, context) })),
     user: ks.user ? { name: ks.user.name, password: d.passwords[ks.user.passwordKey], project: 'service', roles: ks.user.roles } : undefined,
+    // Only when set, so a service without them keeps the same job inputs.
+    ...(ks.roles?.length ? { roles: ks.roles } : {}),
+    ...(ks.domains?.length
+      ? {
+          domains: ks.domains.map((dom) => ({
+            name: dom.name,
+            description: dom.description,
+            admin: dom.admin ? { name: dom.admin.name, password: d.passwords[dom.admin.passwordKey], role: dom.admin.role } : undefined,
+          })),
+        }
+      : {}),
   };
-  const clouds = {
+  const clouds = adminClouds(d, authUrl, 'internal');
+  return toolboxJob(svc, host, d, images, `${svc.name}_keystone`, {
+    command: 'python3 /etc/berth-job/register.py',
+    files: {
+      'register.json': JSON.stringify(register, null, 2) + '\n',
+      'clouds.yaml': JSON.stringify(clouds, null, 2) + '\n',
+      'register.py': renderTemplate('shared/keystone-register.py.j2', {}),
+    },
+    dests: { 'clouds.yaml': '/etc/openstack/clouds.yaml' },
+  });
+}
+
+/** clouds.yaml with the admin credentials, as cloud `berth-admin`: for jobs and for the operator. */
+export function adminClouds(d: Deployment, authUrl: string, endpointInterface: 'public' | 'internal'): object {
+  const g = d.globals;
+  return {
     clouds: {
       'berth-admin': {
         auth: {
@@ -237,20 +263,11 @@ function keystoneJob(svc: ServiceDef, host: string, d: Deployment, images: Image
           project_domain_name: 'Default',
         },
         region_name: g.openstack_region_name,
-        interface: 'internal',
+        interface: endpointInterface,
         identity_api_version: 3,
       },
     },
   };
-  return toolboxJob(svc, host, d, images, `${svc.name}_keystone`, {
-    command: 'python3 /etc/berth-job/register.py',
-    files: {
-      'register.json': JSON.stringify(register, null, 2) + '\n',
-      'clouds.yaml': JSON.stringify(clouds, null, 2) + '\n',
-      'register.py': renderTemplate('shared/keystone-register.py.j2', {}),
-    },
-    dests: { 'clouds.yaml': '/etc/openstack/clouds.yaml' },
-  });
 }
 
 /** A job in the toolbox image whose files land in /etc/berth-job (root, 0600). */

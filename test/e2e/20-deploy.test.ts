@@ -3,45 +3,23 @@
 // input refused before anything changes, and no secret anywhere it must not be.
 // Everything binds to 127.0.0.2 (loopback), so no traffic leaves the machine.
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { berth, dockerAvailable, ok, repoRoot, sh } from './harness.js';
+import { dockerAvailable, ok, repoRoot, sh, startedAt as containerStarts, TestCloud } from './harness.js';
 
 const hasDocker = dockerAvailable();
-const work = mkdtempSync(join(tmpdir(), 'berth-e2e-deploy-'));
-const configDir = join(work, 'etc');
-const nodeConfig = join(work, 'node-config');
-const outputs: string[] = [];
+const cloud = new TestCloud('deploy');
+const { configDir, work, outputs } = cloud;
+const run = cloud.run.bind(cloud);
+const openstack = cloud.openstack.bind(cloud);
 
-function run(args: string[], dir = configDir): { status: number | null; out: string; err: string } {
-  const r = berth(['--config-dir', dir, ...args]);
-  outputs.push(r.stdout, r.stderr);
-  return { status: r.status, out: r.stdout, err: r.stderr };
-}
-
-function openstack(args: string[]): string {
-  const r = sh('docker', [
-    'run', '--rm', '--network', 'host',
-    '-v', `${join(configDir, 'clouds.yaml')}:/etc/openstack/clouds.yaml:ro`,
-    'berth/toolbox:zed', 'openstack', '--os-cloud', 'berth-admin', ...args,
-  ]);
-  outputs.push(r.stdout, r.stderr);
-  if (r.status !== 0) throw new Error(`openstack ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
-
+// The identity cloud only: this suite is about the engine; 30-core-cloud deploys the rest.
 const services = ['mariadb', 'memcached', 'rabbitmq', 'keystone'];
-
-function startedAt(): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const c of services) out[c] = ok('docker', ['inspect', '-f', '{{.State.StartedAt}}', c]).trim();
-  return out;
-}
+const startedAt = (): Record<string, string> => containerStarts(services);
 
 function managedContainers(): string {
   return ok('docker', ['ps', '-a', '--filter', 'label=berth.managed=true', '--format', '{{.Names}} {{.ID}} {{.State}}']).split('\n').sort().join('\n');
@@ -49,28 +27,13 @@ function managedContainers(): string {
 
 describe('berth deploy (real engine, all-in-one identity cloud)', { skip: !hasDocker }, () => {
   before(() => {
-    mkdirSync(configDir, { recursive: true });
-    writeFileSync(
-      join(configDir, 'globals.yml'),
-      [
-        '# e2e: every service on loopback',
-        'network_interface: lo',
-        'kolla_internal_vip_address: 127.0.0.2',
-        `node_config_directory: ${nodeConfig}`,
-        'enable_keystone: yes',
-        '',
-      ].join('\n'),
-    );
-    writeFileSync(join(configDir, 'all-in-one'), '[control]\nlocalhost ansible_connection=local\n\n[compute:children]\ncontrol\n');
-    // A clean host: whatever an earlier run left behind goes first (destroy needs a valid config).
-    assert.equal(run(['genpwd']).status, 0);
-    const r = run(['destroy', '--yes-i-really-really-mean-it']);
-    assert.equal(r.status, 0, r.err);
+    cloud.writeConfig(['enable_glance: no', 'enable_placement: no', 'enable_nova: no', 'enable_heat: no', 'enable_horizon: no']);
+    cloud.destroy();
   });
 
   after(() => {
     if (!process.env.BERTH_E2E_KEEP) run(['destroy', '--yes-i-really-really-mean-it']);
-    rmSync(work, { recursive: true, force: true });
+    cloud.remove();
   });
 
   test('berth up from nothing, then the OpenStack client works with the written clouds.yaml', () => {

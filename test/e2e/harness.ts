@@ -1,6 +1,9 @@
 // Shared by end-to-end tests: they need a real Docker Engine. In CI a missing engine is a failure;
 // elsewhere the suite says clearly that it did not run.
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -32,4 +35,70 @@ export function ok(cmd: string, args: string[]): string {
 /** The berth CLI from this checkout, run as an operator would run it. */
 export function berth(args: string[], env: NodeJS.ProcessEnv = {}): SpawnSyncReturns<string> {
   return sh(`${repoRoot}/berth`, args, { env: { ...process.env, ...env } });
+}
+
+/**
+ * A deployment made by a test: its own config directory in a temporary folder, every service on a
+ * loopback address, and every output kept so a test can check that no secret was printed.
+ */
+export class TestCloud {
+  readonly work: string;
+  readonly configDir: string;
+  readonly nodeConfig: string;
+  /** Mounted at /x in the openstack client's container. */
+  readonly data: string;
+  readonly outputs: string[] = [];
+
+  constructor(name: string) {
+    this.work = mkdtempSync(join(tmpdir(), `berth-e2e-${name}-`));
+    this.configDir = join(this.work, 'etc');
+    this.nodeConfig = join(this.work, 'node-config');
+    this.data = join(this.work, 'data');
+    mkdirSync(this.configDir, { recursive: true });
+    mkdirSync(this.data, { recursive: true });
+  }
+
+  /** globals.yml binding everything to 127.0.0.2, plus the given lines; an all-in-one inventory. */
+  writeConfig(globals: string[]): void {
+    const lines = ['# e2e: every service on loopback', 'network_interface: lo', 'kolla_internal_vip_address: 127.0.0.2', `node_config_directory: ${this.nodeConfig}`, ...globals, ''];
+    writeFileSync(join(this.configDir, 'globals.yml'), lines.join('\n'));
+    writeFileSync(join(this.configDir, 'all-in-one'), '[control]\nlocalhost ansible_connection=local\n\n[compute:children]\ncontrol\n');
+  }
+
+  run(args: string[], dir = this.configDir): { status: number | null; out: string; err: string } {
+    const r = berth(['--config-dir', dir, ...args]);
+    this.outputs.push(r.stdout, r.stderr);
+    return { status: r.status, out: r.stdout, err: r.stderr };
+  }
+
+  /** The real OpenStack client (toolbox image) with the clouds.yaml post-deploy wrote. */
+  openstack(args: string[]): string {
+    const r = sh('docker', [
+      'run', '--rm', '--network', 'host',
+      '-v', `${join(this.configDir, 'clouds.yaml')}:/etc/openstack/clouds.yaml:ro`,
+      '-v', `${this.data}:/x`,
+      'berth/toolbox:zed', 'openstack', '--os-cloud', 'berth-admin', ...args,
+    ]);
+    this.outputs.push(r.stdout, r.stderr);
+    if (r.status !== 0) throw new Error(`openstack ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  }
+
+  /** A clean host: whatever an earlier run left goes first (destroy needs a valid config). */
+  destroy(): void {
+    for (const cmd of [['genpwd'], ['destroy', '--yes-i-really-really-mean-it']]) {
+      const r = this.run(cmd);
+      if (r.status !== 0) throw new Error(`berth ${cmd[0]}: ${r.err}`);
+    }
+  }
+
+  remove(): void {
+    rmSync(this.work, { recursive: true, force: true });
+  }
+}
+
+export function startedAt(containers: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const c of containers) out[c] = ok('docker', ['inspect', '-f', '{{.State.StartedAt}}', c]).trim();
+  return out;
 }

@@ -37,7 +37,11 @@ test('a minimal file gets every default; api_interface follows network_interface
     [globals.enable_mariadb, globals.enable_memcached, globals.enable_rabbitmq, globals.enable_keystone],
     [true, true, true, true],
   );
-  assert.deepEqual([globals.enable_glance, globals.enable_placement, globals.enable_nova, globals.enable_neutron, globals.enable_heat], [true, true, false, false, false]);
+  assert.deepEqual(
+    [globals.enable_glance, globals.enable_placement, globals.enable_heat, globals.enable_horizon, globals.enable_nova, globals.enable_neutron],
+    [true, true, true, true, false, false],
+  );
+  assert.equal(globals.horizon_port, 80);
   assert.equal(globals.keystone_token_provider, 'fernet');
   assert.equal(globals.fernet_token_expiry, 86400);
   assert.deepEqual(

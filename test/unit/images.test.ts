@@ -16,6 +16,8 @@ test('the built-in tree has the images of the build issue with explicit parents'
   assert.equal(images.get('base')?.parent, undefined);
   assert.equal(images.get('keystone')?.parent, 'openstack-base');
   assert.deepEqual(ancestors(images, 'keystone'), ['openstack-base', 'base']);
+  assert.deepEqual(ancestors(images, 'heat-engine'), ['heat-base', 'openstack-base', 'base']);
+  assert.deepEqual(ancestors(images, 'horizon'), ['openstack-base', 'base']);
 });
 
 test('naming an image selects its missing ancestors; regexes are anchored', () => {

@@ -186,3 +186,42 @@ test('the core cloud: glance, placement and nova through the shared mechanisms o
   assert.deepEqual(novaTwo.containers.filter((c) => c.name === 'nova_api').map((c) => c.host), ['localhost']);
   assert.match(novaTwo.containers.find((c) => c.host === 'compute2')!.files['nova.conf']!, /host = cmp2\nmy_ip = 192\.0\.2\.21/);
 });
+
+test('heat and horizon: stack domain and roles through the keystone registration, secrets in files only', () => {
+  const g = { ...base.deployment.globals, enable_heat: true, enable_horizon: true };
+  const p = plan({ ...base, deployment: { ...base.deployment, globals: g } }, catalog);
+  const svc = (n: string) => p.services.find((s) => s.service === n)!;
+  const heat = svc('heat');
+  assert.deepEqual(heat.jobs.map((j) => j.name), ['heat_database', 'heat_keystone', 'heat_bootstrap']);
+  assert.deepEqual(heat.containers.map((c) => c.name), ['heat_api', 'heat_engine']);
+  const register = JSON.parse(heat.jobs[1]!.files['register.json']!) as {
+    endpoints: { url: string }[];
+    roles: string[];
+    domains: { name: string; admin: { name: string; password: string; role: string } }[];
+  };
+  assert.ok(register.endpoints.every((e) => e.url === 'http://192.0.2.20:8004/v1/%(tenant_id)s'));
+  assert.deepEqual(register.roles, ['heat_stack_owner', 'heat_stack_user']);
+  const domainAdmin = base.deployment.passwords.heat_domain_admin_password!;
+  assert.deepEqual(register.domains.map((d) => [d.name, d.admin.name, d.admin.role, d.admin.password]), [['heat', 'heat_domain_admin', 'admin', domainAdmin]]);
+  assert.ok(catalogSecrets().some((s) => s.name === 'heat_domain_admin_password'));
+  const conf = heat.containers[0]!.files['heat.conf']!;
+  assert.match(conf, new RegExp(`stack_domain_admin_password = ${domainAdmin}\n`));
+  assert.match(conf, /\[heat_api\]\nbind_host = 192\.0\.2\.20\nbind_port = 8004/);
+  assert.match(conf, /transport_url = rabbit:\/\/heat:/);
+  assert.match(svc('rabbitmq').containers[0]!.files['definitions.json']!, /"name": "heat"/);
+  // A service without extra roles or domains keeps the registration input it had.
+  const glanceRegister = JSON.parse(svc('glance').jobs[1]!.files['register.json']!) as object;
+  assert.ok(!('roles' in glanceRegister) && !('domains' in glanceRegister));
+
+  const horizon = svc('horizon').containers[0]!;
+  assert.equal(horizon.spec.image, 'berth/horizon:zed');
+  assert.deepEqual(horizon.ports, [80]);
+  const settings = horizon.files['local_settings.py']!;
+  assert.match(settings, new RegExp(`SECRET_KEY = "${base.deployment.passwords.horizon_secret_key}"`));
+  assert.match(settings, /OPENSTACK_KEYSTONE_URL = 'http:\/\/%s:5000\/v3' % OPENSTACK_HOST/);
+  assert.match(settings, /'LOCATION': \["192\.0\.2\.20:11211"\]/);
+  assert.match(horizon.files['horizon-uwsgi.ini']!, /shared-socket = 192\.0\.2\.20:80\nhttp-socket = =0\n/);
+  for (const c of [...heat.containers, ...heat.jobs, horizon]) {
+    for (const secret of [domainAdmin, base.deployment.passwords.horizon_secret_key!]) assert.ok(!canonicalJson(c.spec).includes(secret));
+  }
+});
