@@ -55,7 +55,9 @@ program
     const step = (name: string): void => console.log(`\n==> ${name}`);
     step('host setup');
     await runHostSetup();
-    if (!existsSync(join(configDir, 'globals.yml'))) {
+    const hasInventory = ['all-in-one', 'multinode'].some((f) => existsSync(join(configDir, f)));
+    // init never overwrites, so it only fills in what the operator has not written.
+    if (!existsSync(join(configDir, 'globals.yml')) || !hasInventory) {
       step('init');
       runInit(configDir);
     }
