@@ -73,7 +73,11 @@ program
     await runDeploy(ctx, format, false);
     step('post-deploy');
     runPostDeploy(ctx);
-    console.log(`\nThe cloud is up. Try: openstack --os-cloud berth-admin token issue (OS_CLIENT_CONFIG_FILE=${join(configDir, 'clouds.yaml')})`);
+    const clouds = join(configDir, 'clouds.yaml');
+    console.log(
+      `\nThe cloud is up. Try the OpenStack client from the toolbox image:\n` +
+        `  docker run --rm --network host -v ${clouds}:/etc/openstack/clouds.yaml:ro berth/toolbox:zed openstack --os-cloud berth-admin token issue`,
+    );
   });
 
 registerDeployCommands(program);
