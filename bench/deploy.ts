@@ -21,7 +21,7 @@ writeFileSync(
   join(configDir, 'globals.yml'),
   `network_interface: lo\nkolla_internal_vip_address: 127.0.0.3\nnode_config_directory: ${join(work, 'node-config')}\n`,
 );
-writeFileSync(join(configDir, 'all-in-one'), '[control]\nlocalhost ansible_connection=local\n');
+writeFileSync(join(configDir, 'all-in-one'), '[control]\nlocalhost ansible_connection=local\n\n[compute:children]\ncontrol\n');
 
 function cli(args: string[]): number {
   const t0 = performance.now();
