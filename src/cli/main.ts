@@ -3,7 +3,7 @@
 // errors to exit codes: 0 ok, 1 failed, 2 bad usage or input.
 import { Command, Option } from '@commander-js/extra-typings';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { registerDeployCommands, runDeploy, runGenpwd, runInit, runPostDeploy, runPrechecks } from './deploy-commands.js';
@@ -19,8 +19,11 @@ import { formatDuration } from '../ui/format.js';
 
 let debug = false;
 
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
 const program = new Command()
   .name('berth')
+  .version(version)
   .description('Build OpenStack service images and deploy them onto Docker hosts')
   .option('--config-dir <dir>', 'directory holding globals.yml, passwords.yml, the inventory', '/etc/berth')
   .option('--debug', 'print stack traces of unexpected errors', false)
