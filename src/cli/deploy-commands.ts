@@ -199,9 +199,8 @@ export async function runDeploy(ctx: DeploymentContext, format: 'text' | 'json',
 
 export function runPostDeploy(ctx: DeploymentContext): void {
   const g = ctx.deployment.globals;
-  const keystone = ctx.plan.services.find((s) => s.service === 'keystone')?.containers[0];
-  if (!keystone) throw new InputError('keystone is not enabled, so there is no cloud to write credentials for');
-  const authUrl = `http://${keystone.address}:${g.keystone_public_port}`;
+  if (!g.enable_keystone) throw new InputError('keystone is not enabled, so there is no cloud to write credentials for');
+  const authUrl = ctx.plan.identityUrl;
   const password = ctx.deployment.passwords.keystone_admin_password!;
   const clouds = adminClouds(ctx.deployment, authUrl, 'public');
   const openrc = [
@@ -233,7 +232,7 @@ export async function runCheck(ctx: DeploymentContext, format: 'text' | 'json'):
       const host = ctx.hosts.get(c.host)!;
       const actual = await host.inspect(c.name);
       const dir = join(ctx.plan.configRoot, c.name);
-      const action = decide(c, { container: actual, imageId: await host.imageId(c.spec.image), files: await host.readDir(dir), filesWrittenAt: await host.dirWrittenAt(dir) });
+      const action = decide(c, { container: actual, imageId: await host.imageId(c.spec.image), ...(await host.configState(dir)) });
       let health = actual?.health ?? '-';
       // Docker says "starting" until its first interval has passed; ask the healthcheck directly.
       if (actual?.running && health === 'starting') {

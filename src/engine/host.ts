@@ -209,6 +209,11 @@ export class LocalHost {
     return changed;
   }
 
+  /** A container's config directory as decide() reads it: the files, and when they were written. */
+  async configState(dir: string): Promise<{ files?: Record<string, string>; filesWrittenAt?: number }> {
+    return { files: await this.readDir(dir), filesWrittenAt: await this.dirWrittenAt(dir) };
+  }
+
   /** Newest modification time of the files in dir (ms), or undefined when there is none. */
   async dirWrittenAt(dir: string): Promise<number | undefined> {
     let newest: number | undefined;

@@ -44,12 +44,15 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
     return host ? addressOf.get(host)! : g.kolla_internal_vip_address;
   };
 
+  const memcached = catalog.find((s) => s.name === 'memcached');
+  const keystoneAddress = firstAddress('keystone');
   const shared = {
     globals: g,
     passwords: deployment.passwords,
     internal_address: g.kolla_internal_vip_address,
     database_address: firstAddress('mariadb'),
-    keystone_address: firstAddress('keystone'),
+    keystone_address: keystoneAddress,
+    identity_url: `http://${keystoneAddress}:${g.keystone_public_port}`,
     rabbitmq_address: firstAddress('rabbitmq'),
     /** Address of each catalog service's first host: where its API is reached. */
     service_address: Object.fromEntries(catalog.map((s) => [s.name, firstAddress(s.name)])),
@@ -57,8 +60,7 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
     group_hostnames: Object.fromEntries(
       [...deployment.inventory.groups.keys()].map((grp) => [grp, hostsOf(deployment.inventory, grp).map(hostnameOf)]),
     ),
-    memcached_servers: (catalog.find((s) => s.name === 'memcached') ? hostsFor(catalog.find((s) => s.name === 'memcached')!) : [])
-      .map((h) => `${addressOf.get(h)}:${g.memcached_port}`),
+    memcached_servers: (memcached ? hostsFor(memcached) : []).map((h) => `${addressOf.get(h)}:${g.memcached_port}`),
     rabbitmq_users: enabled
       .filter((s) => s.rabbitmqUser)
       .map((s) => rabbitmqUser(s.rabbitmqUser!.user, deployment.passwords[s.rabbitmqUser!.passwordKey]!)),
@@ -105,7 +107,7 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
     }
     if (containers.length || jobs.length) services.push({ service: svc.name, dependsOn: svc.dependsOn, containers, jobs });
   }
-  return { services, hosts: deployment.hosts.map((h) => h.name), configRoot: g.node_config_directory };
+  return { services, hosts: deployment.hosts.map((h) => h.name), configRoot: g.node_config_directory, identityUrl: shared.identity_url };
 }
 
 /** The catalog's short strings (command, healthcheck, environment) may use the template context. */
@@ -216,7 +218,7 @@ function databaseJob(svc: ServiceDef, host: string, d: Deployment, images: Image
 function keystoneJob(svc: ServiceDef, host: string, d: Deployment, images: ImageNaming, context: object): DesiredJob {
   const ks = svc.keystone!;
   const g = d.globals;
-  const authUrl = `http://${(context as { keystone_address: string }).keystone_address}:${g.keystone_public_port}`;
+  const authUrl = (context as { identity_url: string }).identity_url;
   const register = {
     name: ks.name,
     type: ks.type,

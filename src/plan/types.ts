@@ -49,6 +49,8 @@ export interface Plan {
   /** Every host of the deployment, whether or not something runs on it (disabled services are removed). */
   hosts: string[];
   configRoot: string;
+  /** Keystone's public URL, for clouds.yaml and Tempest. */
+  identityUrl: string;
 }
 
 export const LABEL = {

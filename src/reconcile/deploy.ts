@@ -111,12 +111,7 @@ async function converge(
   let action: ContainerAction = { kind: 'none' };
   try {
     const container = view.containers.get(desired.name);
-    action = decide(desired, {
-      container,
-      imageId: await imageIdOf(host, view, desired.spec.image),
-      files: await host.readDir(dir),
-      filesWrittenAt: await host.dirWrittenAt(dir),
-    });
+    action = decide(desired, { container, imageId: await imageIdOf(host, view, desired.spec.image), ...(await host.configState(dir)) });
     if (action.kind === 'none') {
       if (!opts.dryRun && container?.health !== 'healthy') await waitHealthy(host, desired, opts.healthTimeoutMs);
       return emitEnd({ host: desired.host, target: desired.name, action: 'none', status: 'ok', reasons: [], durationMs: Date.now() - t0 });

@@ -26,9 +26,7 @@ export interface TempestResult {
 export async function runTempest(ctx: DeploymentContext, resultsRoot: string, print: (line: string) => void): Promise<TempestResult> {
   const g = ctx.deployment.globals;
   const host = [...ctx.hosts.values()][0]!;
-  const keystone = ctx.plan.services.find((s) => s.service === 'keystone')?.containers[0];
-  if (!keystone) throw new InputError('keystone is not enabled: there is no cloud to test');
-  const identityUrl = `http://${keystone.address}:${g.keystone_public_port}`;
+  if (!g.enable_keystone) throw new InputError('keystone is not enabled: there is no cloud to test');
 
   let compute: { image_ref: string; flavor_ref: string } | undefined;
   if (g.enable_nova) compute = await demoRefs(ctx);
@@ -41,7 +39,7 @@ export async function runTempest(ctx: DeploymentContext, resultsRoot: string, pr
       'tempest.conf': renderTemplate('shared/tempest.conf.j2', {
         globals: g,
         passwords: ctx.deployment.passwords,
-        identity_url: identityUrl,
+        identity_url: ctx.plan.identityUrl,
         compute,
         services_available: [
           ['glance', g.enable_glance],

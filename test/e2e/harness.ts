@@ -1,10 +1,12 @@
 // Shared by end-to-end tests: they need a real Docker Engine. In CI a missing engine is a failure;
 // elsewhere the suite says clearly that it did not run.
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -92,8 +94,28 @@ export class TestCloud {
     }
   }
 
-  remove(): void {
+  /** After the suite: destroy the deployment (unless BERTH_E2E_KEEP is set) and the folder. */
+  teardown(): void {
+    if (!process.env.BERTH_E2E_KEEP) this.run(['destroy', '--yes-i-really-really-mean-it']);
     rmSync(this.work, { recursive: true, force: true });
+  }
+
+  /**
+   * Every value of passwords.yml: in none of the outputs kept, in no `docker inspect` of a managed
+   * container (environment, arguments, labels), on no process's command line. Returns the secrets.
+   */
+  assertNoSecretLeaked(): string[] {
+    const passwords = parse(readFileSync(join(this.configDir, 'passwords.yml'), 'utf8')) as Record<string, string>;
+    const secrets = Object.values(passwords).filter((v) => v.length >= 6);
+    const ids = ok('docker', ['ps', '-aq', '--filter', 'label=berth.managed=true']).trim().split('\n');
+    const inspect = ok('docker', ['inspect', ...ids]);
+    const processes = ok('ps', ['-eo', 'args']);
+    for (const secret of secrets) {
+      assert.ok(!this.outputs.some((o) => o.includes(secret)), 'a secret was printed');
+      assert.ok(!inspect.includes(secret), 'a secret is in docker inspect');
+      assert.ok(!processes.includes(secret), 'a secret is on a command line');
+    }
+    return secrets;
   }
 }
 
