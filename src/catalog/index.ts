@@ -7,12 +7,13 @@ import { horizon } from './services/horizon.js';
 import { keystone } from './services/keystone.js';
 import { mariadb } from './services/mariadb.js';
 import { memcached } from './services/memcached.js';
+import { neutron } from './services/neutron.js';
 import { nova } from './services/nova.js';
 import { placement } from './services/placement.js';
 import { rabbitmq } from './services/rabbitmq.js';
 import type { SecretDef, ServiceDef } from './types.js';
 
-export const catalog: readonly ServiceDef[] = [mariadb, memcached, rabbitmq, keystone, glance, placement, nova, heat, horizon];
+export const catalog: readonly ServiceDef[] = [mariadb, memcached, rabbitmq, keystone, glance, placement, neutron, nova, heat, horizon];
 
 /** Services in an order where each comes after everything it depends on. */
 export function dependencyOrder(services: readonly ServiceDef[]): ServiceDef[] {

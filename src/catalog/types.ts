@@ -42,10 +42,12 @@ export interface ContainerDef {
   /** TCP ports it listens on (templated), for prechecks. */
   ports?: string[];
   capAdd?: string[];
+  /** /proc/sys writable (Docker keeps it read-only): for sysctls inside the network namespaces an agent makes. */
+  writableProcSys?: boolean;
   /** Extra, non-secret environment. */
   environment?: Record<string, string>;
-  /** Inventory group whose hosts run this container, when not the service's (nova-compute on compute). */
-  group?: string;
+  /** Inventory group(s) whose hosts run this container, when not the service's (nova-compute on compute). */
+  group?: string | string[];
 }
 
 /** A one-shot container run to completion when its inputs change (db sync, bootstrap). */
@@ -89,6 +91,13 @@ export interface ServiceDef {
   databases?: DatabaseDef[];
   /** A RabbitMQ account for the service's messaging. */
   rabbitmqUser?: { user: string; passwordKey: string };
+  /**
+   * A script (template) run as root in the host's namespaces on every host of the named containers,
+   * before they are created or started there: host state such as mounts and interfaces that the
+   * containers need and that a reboot forgets. Reruns when its inputs change or one of those
+   * containers on that host is down.
+   */
+  hostSetup?: { template: string; containers: string[] };
   /** Keystone service, endpoints and service user, registered once Keystone is up. */
   keystone?: {
     type: string;

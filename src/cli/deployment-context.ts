@@ -7,7 +7,7 @@ import { loadDeployment, type Deployment } from '../config/deployment.js';
 import { EngineError } from '../engine/docker.js';
 import { LocalHost } from '../engine/host.js';
 import { readOverrideFiles } from '../config/overrides.js';
-import { plan } from '../plan/plan.js';
+import { EXTERNAL_VETH, plan } from '../plan/plan.js';
 import type { Plan } from '../plan/types.js';
 
 export interface DeploymentContext {
@@ -28,6 +28,13 @@ export function loadContext(configDir: string): DeploymentContext {
     requiredSecrets: catalogSecrets().map((s) => s.name),
     knownGroups: serviceGroups,
   });
+  const g = deployment.globals;
+  if (g.enable_neutron && g.neutron_external_interface === undefined) {
+    warnings.push(
+      `neutron_external_interface is not set: berth creates a veth pair ${EXTERNAL_VETH}/${EXTERNAL_VETH}-host on each network host ` +
+        'for the flat provider network physnet1 (its traffic stays on that host); set it to a spare interface to reach a real network',
+    );
+  }
   const build = loadBuildConfig(configDir);
   const hostnames: Record<string, string> = {};
   for (const h of deployment.hosts) {

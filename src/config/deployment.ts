@@ -17,6 +17,8 @@ export interface DeploymentHost {
   connection: 'local' | 'ssh';
   user: string;
   port: number;
+  /** Neutron's VXLAN endpoint: the host's address on tunnel_interface (only resolved with Neutron on). */
+  tunnelAddress?: string;
 }
 
 /** Globals with the addresses that depend on the inventory filled in. */
@@ -58,6 +60,10 @@ export function loadDeployment(configDir: string, opts: LoadDeploymentOptions): 
   let detected: string | undefined;
   const localAddress = (): string => (detected ??= (opts.localAddress ?? interfaceAddress)(globals.api_interface));
 
+  const tunnelAddress = (iface: string): string =>
+    opts.localAddress
+      ? opts.localAddress(iface)
+      : interfaceAddress(iface, undefined, 'set tunnel_interface in globals.yml (the VXLAN endpoint interface), or tunnel_address for the host in the inventory');
   const hosts = [...inventory.hosts.values()].map((host): DeploymentHost => {
     const vars = hostVars(inventory, host.name);
     const where = `${inventoryPath}:${host.line}`;
@@ -77,6 +83,9 @@ export function loadDeployment(configDir: string, opts: LoadDeploymentOptions): 
       // Ansible's default: the user running the command.
       user: vars.ansible_user ?? vars.ansible_ssh_user ?? userInfo().username,
       port,
+      ...(globals.enable_neutron
+        ? { tunnelAddress: vars.tunnel_address ?? (isLocal ? tunnelAddress(globals.tunnel_interface) : host.name) }
+        : {}),
     };
   });
 

@@ -42,6 +42,11 @@ const fields = {
     })
     .pipe(interfaceName),
   api_interface: interfaceName.optional(),
+  // Neutron's VXLAN endpoint interface; defaults to network_interface.
+  tunnel_interface: interfaceName.optional(),
+  // The flat provider network's interface; unset: berth makes a veth pair (berth-ext) on each network host.
+  neutron_external_interface: interfaceName.optional(),
+  neutron_plugin_agent: z.literal('linuxbridge', { error: 'berth supports only "linuxbridge" (ML2 with the linuxbridge agent)' }).default('linuxbridge'),
   openstack_release: z.string().min(1).default('zed'),
   openstack_tag: z.string().regex(/^[\w][\w.-]{0,127}$/, 'not a valid image tag').default('zed'),
   docker_registry: z.string().default(''),
@@ -76,8 +81,9 @@ const passedThrough = ['build'];
 const globalsSchema = z.object(fields);
 type Parsed = z.infer<typeof globalsSchema>;
 
-export type Globals = Omit<Parsed, 'api_interface' | 'kolla_internal_vip_address' | 'kolla_external_vip_address'> & {
+export type Globals = Omit<Parsed, 'api_interface' | 'tunnel_interface' | 'kolla_internal_vip_address' | 'kolla_external_vip_address'> & {
   api_interface: string;
+  tunnel_interface: string;
   /** null when unset: the deployment resolves it from the first control host. */
   kolla_internal_vip_address: string | null;
   kolla_external_vip_address: string | null;
@@ -89,7 +95,7 @@ export const supportedGlobals: readonly string[] = [...Object.keys(fields), ...p
 export const kollaOnlyGlobals: readonly string[] = [
   'kolla_base_distro', 'kolla_install_type', 'kolla_container_engine', 'openstack_tag_suffix',
   'kolla_internal_fqdn', 'kolla_external_fqdn', 'kolla_external_vip_interface', 'network_address_family',
-  'neutron_external_interface', 'neutron_plugin_agent', 'neutron_ipam_driver', 'tunnel_interface',
+  'neutron_ipam_driver',
   'dns_interface', 'storage_interface', 'octavia_network_interface', 'swift_storage_interface',
   'docker_registry_insecure', 'docker_registry_username', 'keepalived_virtual_router_id',
   'kolla_enable_tls_internal', 'kolla_enable_tls_external', 'kolla_enable_tls_backend', 'kolla_certificates_dir',
@@ -142,6 +148,7 @@ export function parseGlobals(file: YamlFile): { globals: Globals; warnings: stri
     globals: {
       ...p,
       api_interface: p.api_interface ?? p.network_interface,
+      tunnel_interface: p.tunnel_interface ?? p.network_interface,
       kolla_internal_vip_address: p.kolla_internal_vip_address ?? null,
       kolla_external_vip_address: p.kolla_external_vip_address ?? null,
     },

@@ -102,15 +102,16 @@ export function detectDefaultInterface(sources: { routeTable?: string | null; in
   throw new InputError('no network interface with an IPv4 address found', 'set network_interface and kolla_internal_vip_address in globals.yml');
 }
 
-/** The IPv4 address of a named interface on this machine. */
-export function interfaceAddress(name: string, interfaces: Interfaces = networkInterfaces()): string {
-  const address = ipv4Of(interfaces[name]);
+/** The IPv4 address of a named interface on this machine (loopback too, when named: tests bind there). */
+export function interfaceAddress(
+  name: string,
+  interfaces: Interfaces = networkInterfaces(),
+  hint = 'set network_interface (or api_interface) in globals.yml, or kolla_internal_vip_address',
+): string {
+  const address = ipv4Of(interfaces[name]) ?? interfaces[name]?.find((i) => i.family === 'IPv4')?.address;
   if (!address) {
     const known = Object.keys(interfaces).filter((n) => ipv4Of(interfaces[n]));
-    throw new InputError(
-      `network interface "${name}" has no IPv4 address on this machine${known.length ? ` (found: ${known.join(', ')})` : ''}`,
-      'set network_interface (or api_interface) in globals.yml, or kolla_internal_vip_address',
-    );
+    throw new InputError(`network interface "${name}" has no IPv4 address on this machine${known.length ? ` (found: ${known.join(', ')})` : ''}`, hint);
   }
   return address;
 }

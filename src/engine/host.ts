@@ -81,6 +81,9 @@ export class LocalHost {
         NetworkMode: spec.networkMode,
         Binds: spec.volumes,
         CapAdd: spec.capAdd,
+        ...(spec.pidMode ? { PidMode: spec.pidMode } : {}),
+        // Docker's read-only /proc paths without /proc/sys (the rest stay read-only).
+        ...(spec.writableProcSys ? { ReadonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sysrq-trigger'] } : {}),
         RestartPolicy: { Name: spec.restartPolicy },
         LogConfig: { Type: 'json-file', Config: { 'max-size': '50m', 'max-file': '3' } },
       },

@@ -24,6 +24,8 @@ export interface PlanInput {
 type ImageNaming = Pick<BuildConfig, 'registry' | 'namespace' | 'tag'>;
 
 const CONFIG_MOUNT = '/var/lib/kolla/config_files';
+/** Made on network hosts when neutron_external_interface is unset; its peer is `<name>-host`. */
+export const EXTERNAL_VETH = 'berth-ext';
 
 export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
   const { deployment } = input;
@@ -32,7 +34,9 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
   const addressOf = new Map(deployment.hosts.map((h) => [h.name, h.address]));
   const hostsFor = (svc: ServiceDef, container?: ContainerDef): string[] => {
     // A container may run on another group than its service (nova-compute on compute hosts).
-    if (container?.group !== undefined) return hostsOf(deployment.inventory, container.group);
+    if (container?.group !== undefined) {
+      return [...new Set([container.group].flat().flatMap((grp) => hostsOf(deployment.inventory, grp)))];
+    }
     // kolla-ansible inventories may narrow a service with its own group ([keystone:children]).
     const group = deployment.inventory.groups.has(svc.name) ? svc.name : svc.group;
     return hostsOf(deployment.inventory, group);
@@ -61,6 +65,9 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
       [...deployment.inventory.groups.keys()].map((grp) => [grp, hostsOf(deployment.inventory, grp).map(hostnameOf)]),
     ),
     memcached_servers: (memcached ? hostsFor(memcached) : []).map((h) => `${addressOf.get(h)}:${g.memcached_port}`),
+    /** The flat provider network's interface; berth's own veth pair when the operator names none. */
+    neutron_external_interface: g.neutron_external_interface ?? EXTERNAL_VETH,
+    neutron_external_veth: g.neutron_external_interface === undefined,
     rabbitmq_users: enabled
       .filter((s) => s.rabbitmqUser)
       .map((s) => rabbitmqUser(s.rabbitmqUser!.user, deployment.passwords[s.rabbitmqUser!.passwordKey]!)),
@@ -71,6 +78,7 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
     host,
     hostname: hostnameOf(host),
     api_address: addressOf.get(host)!,
+    tunnel_address: deployment.hosts.find((h) => h.name === host)!.tunnelAddress ?? addressOf.get(host)!,
   });
 
   const services: ServicePlan[] = [];
@@ -104,6 +112,10 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
       if (svc.databases?.length) jobs.push(databaseJob(svc, jobHost, deployment, input.images, shared.database_address));
       if (svc.keystone) jobs.push(keystoneJob(svc, jobHost, deployment, input.images, context));
       for (const job of svc.jobs ?? []) jobs.push(serviceJob(svc, job, jobHost, context, deployment, input));
+    }
+    if (svc.hostSetup) {
+      const setupHosts = new Set(containers.filter((c) => svc.hostSetup!.containers.includes(c.name)).map((c) => c.host));
+      for (const host of setupHosts) jobs.unshift(hostSetupJob(svc, host, hostContext(host), deployment, input.images));
     }
     if (containers.length || jobs.length) services.push({ service: svc.name, dependsOn: svc.dependsOn, containers, jobs });
   }
@@ -162,6 +174,7 @@ function containerSpec(def: ContainerDef, d: Deployment, image: string, strategy
       ...(def.volumes ?? []),
     ],
     capAdd: def.capAdd ?? [],
+    ...(def.writableProcSys ? { writableProcSys: true as const } : {}),
     healthcheck: {
       test: def.healthcheck.test,
       intervalSeconds: def.healthcheck.intervalSeconds ?? 30,
@@ -250,6 +263,21 @@ function keystoneJob(svc: ServiceDef, host: string, d: Deployment, images: Image
   });
 }
 
+/**
+ * The shared host-setup mechanism: the service's script, run by a toolbox job in the host's PID
+ * namespace (nsenter reaches the host's mounts) and network, on one host.
+ */
+function hostSetupJob(svc: ServiceDef, host: string, context: object, d: Deployment, images: ImageNaming): DesiredJob {
+  const setup = svc.hostSetup!;
+  const names = new Set(setup.containers);
+  const job = toolboxJob(svc, host, d, images, `${svc.name}_host_setup`, {
+    command: 'sh /etc/berth-job/host-setup.sh',
+    files: { 'host-setup.sh': renderTemplate(setup.template, context) },
+    spec: { pidMode: 'host', capAdd: ['SYS_ADMIN', 'SYS_PTRACE', 'NET_ADMIN'] },
+  });
+  return { ...job, whileDown: svc.containers.filter((c) => names.has(c.name)).map((c) => c.name) };
+}
+
 /** clouds.yaml with the admin credentials, as cloud `berth-admin`: for jobs and for the operator. */
 export function adminClouds(d: Deployment, authUrl: string, endpointInterface: 'public' | 'internal'): object {
   const g = d.globals;
@@ -279,7 +307,7 @@ function toolboxJob(
   d: Deployment,
   images: ImageNaming,
   name: string,
-  job: { command: string; files: Record<string, string>; dests?: Record<string, string> },
+  job: { command: string; files: Record<string, string>; dests?: Record<string, string>; spec?: Partial<ContainerSpec> },
 ): DesiredJob {
   const files = { ...job.files };
   const configFiles = Object.keys(files).map((f) => ({
@@ -290,7 +318,7 @@ function toolboxJob(
   }));
   files['config.json'] = JSON.stringify({ command: job.command, config_files: configFiles, permissions: [] }, null, 2) + '\n';
   const def: ContainerDef = { name, image: 'toolbox', command: job.command, configFiles: [], healthcheck: { test: 'true' } };
-  const spec = { ...containerSpec(def, d, imageRef(images, 'toolbox'), 'COPY_ALWAYS'), restartPolicy: 'no' as const };
+  const spec = { ...containerSpec(def, d, imageRef(images, 'toolbox'), 'COPY_ALWAYS'), restartPolicy: 'no' as const, ...job.spec };
   return { host, service: svc.name, name, phase: 'before', spec, files, inputsHash: hashOf({ spec, files }) };
 }
 

@@ -8,6 +8,9 @@ export interface ContainerSpec {
   capAdd: string[];
   healthcheck: { test: string; intervalSeconds: number; retries: number; startPeriodSeconds: number; timeoutSeconds: number };
   networkMode: 'host';
+  /** Set only when used, so specs without them hash as before. */
+  pidMode?: 'host';
+  writableProcSys?: true;
   restartPolicy: 'unless-stopped' | 'no';
 }
 
@@ -34,6 +37,8 @@ export interface DesiredJob {
   files: Record<string, string>;
   /** A job runs when no successful run with this hash exists on its host. */
   inputsHash: string;
+  /** It also runs when one of these containers on its host is missing or not running (host setup). */
+  whileDown?: string[];
 }
 
 export interface ServicePlan {

@@ -164,10 +164,14 @@ async function runJob(
     await host.wait(job.name, opts.jobTimeoutMs ?? 15 * 60_000);
     previous = await host.inspect(job.name);
   }
-  if (previous && !previous.running && previous.exitCode === 0 && sameInputs) {
+  // Host setup (mounts, interfaces) is forgotten by a reboot: the containers it serves being down says so.
+  const down = (job.whileDown ?? []).filter((n) => !view.containers.get(n)?.running);
+  if (previous && !previous.running && previous.exitCode === 0 && sameInputs && down.length === 0) {
     return emitEnd({ host: job.host, target: job.name, action: 'none', status: 'ok', reasons: [], durationMs: Date.now() - t0 });
   }
-  const reasons = [previous ? (sameInputs ? 'last run did not succeed' : 'inputs changed') : 'never ran'];
+  const reasons = [
+    !previous ? 'never ran' : !sameInputs ? 'inputs changed' : previous.exitCode !== 0 ? 'last run did not succeed' : `${down.join(', ')} not running`,
+  ];
   opts.onEvent?.({ type: 'step-start', host: job.host, target: job.name, action: 'run', reasons });
   if (opts.dryRun) return emitEnd({ host: job.host, target: job.name, action: 'run', status: 'changed', reasons, durationMs: 0 });
   try {

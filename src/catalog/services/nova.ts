@@ -24,7 +24,8 @@ export const nova: ServiceDef = {
   name: 'nova',
   enableKey: 'enable_nova',
   group: 'control',
-  dependsOn: ['mariadb', 'memcached', 'rabbitmq', 'keystone', 'glance', 'placement'],
+  // Neutron (when enabled) first: nova-compute binds instance ports through it.
+  dependsOn: ['mariadb', 'memcached', 'rabbitmq', 'keystone', 'glance', 'placement', 'neutron'],
   databases: [
     { name: 'nova_api', user: 'nova_api', passwordKey: 'nova_api_database_password' },
     { name: 'nova', user: 'nova', passwordKey: 'nova_database_password' },

@@ -1,0 +1,97 @@
+import type { ConfigFileDef, ContainerDef, ServiceDef } from '../types.js';
+
+const url = 'http://{{ api_address }}:9696';
+const neutronConf: ConfigFileDef = { template: 'neutron/neutron.conf.j2', dest: '/etc/neutron/neutron.conf', owner: 'neutron', perm: '0600', iniOverrides: true };
+const permissions: ContainerDef['permissions'] = [{ path: '/var/log/kolla/neutron', owner: 'neutron:neutron', recurse: true }];
+// What neutron's privsep daemon keeps (neutron.privileged.default) must be in the container's
+// bounding set, or the daemon cannot start; NET_RAW for arping and dnsmasq. No full privilege.
+const agentCaps = ['NET_ADMIN', 'NET_RAW', 'SYS_ADMIN', 'SYS_PTRACE', 'DAC_READ_SEARCH'];
+// Namespaces an agent makes (qdhcp-, qrouter-) are bind mounts under /run/netns: shared
+// propagation carries them to the host and from there into the other agents' containers.
+const netns = '/run/netns:/run/netns:shared';
+// The metadata agent's unix socket, which the haproxy proxies spawned by the l3 and dhcp agents reach.
+const metadataSocket = 'neutron_metadata_socket:/var/lib/neutron/kolla';
+
+/** An agent: one process, host networking, reporting to neutron-server over RabbitMQ. */
+function agent(name: string, ini: { template: string; dest: string }, extra: Partial<ContainerDef>): ContainerDef {
+  const process = `neutron-${name}-agent`;
+  return {
+    name: `neutron_${name.replace(/-/g, '_')}_agent`,
+    image: process,
+    command: `${process} --config-file /etc/neutron/neutron.conf --config-file ${ini.dest}`,
+    configFiles: [neutronConf, { ...ini, owner: 'neutron', perm: '0600', iniOverrides: true }],
+    permissions,
+    // The process name is cut to 15 characters by the kernel, as ss shows it.
+    healthcheck: { test: `healthcheck_port ${process.slice(0, 15)} {{ globals.rabbitmq_port }}`, intervalSeconds: 10 },
+    group: 'network',
+    ...extra,
+  };
+}
+
+// Networking with ML2 and the linuxbridge mechanism driver: VXLAN tenant networks (l2population,
+// no multicast), a flat provider network `physnet1` on neutron_external_interface. Every agent is
+// its own container; the dhcp and l3 agents need writable /proc/sys for sysctls inside the
+// namespaces they make.
+export const neutron: ServiceDef = {
+  name: 'neutron',
+  enableKey: 'enable_neutron',
+  group: 'control',
+  dependsOn: ['mariadb', 'memcached', 'rabbitmq', 'keystone'],
+  databases: [{ name: 'neutron', user: 'neutron', passwordKey: 'neutron_database_password' }],
+  rabbitmqUser: { user: 'neutron', passwordKey: 'neutron_rabbitmq_password' },
+  secrets: [{ name: 'metadata_secret', kind: 'password' }],
+  keystone: {
+    type: 'network',
+    name: 'neutron',
+    description: 'OpenStack Networking',
+    endpoints: [
+      { interface: 'public', url },
+      { interface: 'internal', url },
+      { interface: 'admin', url },
+    ],
+    // 'service': neutron sends port events to nova with a service token.
+    user: { name: 'neutron', passwordKey: 'neutron_keystone_password', roles: ['admin', 'service'] },
+  },
+  containers: [
+    {
+      name: 'neutron_server',
+      image: 'neutron-server',
+      command: 'neutron-server --config-file /etc/neutron/neutron.conf --config-file /etc/neutron/plugins/ml2/ml2_conf.ini',
+      configFiles: [
+        neutronConf,
+        { template: 'neutron/ml2_conf.ini.j2', dest: '/etc/neutron/plugins/ml2/ml2_conf.ini', owner: 'neutron', perm: '0600', iniOverrides: true },
+      ],
+      permissions,
+      ports: ['9696'],
+      healthcheck: { test: 'healthcheck_curl http://{{ api_address }}:9696', intervalSeconds: 10 },
+    },
+    agent('linuxbridge', { template: 'neutron/linuxbridge_agent.ini.j2', dest: '/etc/neutron/plugins/ml2/linuxbridge_agent.ini' }, {
+      capAdd: agentCaps,
+      writableProcSys: true,
+      // Compute hosts need it too: it plugs the instances' tap devices into the network bridges.
+      group: ['network', 'compute'],
+    }),
+    agent('dhcp', { template: 'neutron/dhcp_agent.ini.j2', dest: '/etc/neutron/dhcp_agent.ini' }, {
+      capAdd: agentCaps,
+      writableProcSys: true,
+      volumes: [netns, metadataSocket],
+    }),
+    agent('l3', { template: 'neutron/l3_agent.ini.j2', dest: '/etc/neutron/l3_agent.ini' }, {
+      capAdd: agentCaps,
+      writableProcSys: true,
+      volumes: [netns, metadataSocket],
+    }),
+    agent('metadata', { template: 'neutron/metadata_agent.ini.j2', dest: '/etc/neutron/metadata_agent.ini' }, {
+      volumes: [metadataSocket],
+    }),
+  ],
+  // /run/netns a shared mount, and the provider network's veth when no interface is given.
+  hostSetup: {
+    template: 'neutron/host-setup.sh.j2',
+    containers: ['neutron_linuxbridge_agent', 'neutron_dhcp_agent', 'neutron_l3_agent'],
+  },
+  jobs: [
+    // neutron-db-manage upgrade head (core and ML2 tables). Reruns for a new image (an upgrade).
+    { name: 'neutron_bootstrap', container: 'neutron_server', phase: 'before', environment: { KOLLA_BOOTSTRAP: '1' }, inputs: [] },
+  ],
+};
