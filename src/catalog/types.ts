@@ -46,6 +46,8 @@ export interface ContainerDef {
   writableProcSys?: boolean;
   /** Extra, non-secret environment. */
   environment?: Record<string, string>;
+  /** Containers of the same service that must be healthy first (agents after their server). */
+  after?: string[];
   /** Inventory group(s) whose hosts run this container, when not the service's (nova-compute on compute). */
   group?: string | string[];
 }

@@ -100,6 +100,7 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
           files,
           specHash: hashOf(spec),
           configHash: hashOf(files),
+          ...(def.after ? { after: def.after } : {}),
           address: addressOf.get(host)!,
           ports: (def.ports ?? []).map(Number),
         });

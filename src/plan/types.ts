@@ -23,6 +23,8 @@ export interface DesiredContainer {
   files: Record<string, string>;
   specHash: string;
   configHash: string;
+  /** Containers of the same service (on any host) that must be healthy before this one starts. */
+  after?: string[];
   /** Address and TCP ports it listens on, for prechecks. */
   address: string;
   ports: number[];

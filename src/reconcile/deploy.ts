@@ -90,8 +90,22 @@ async function deployService(
   for (const job of svc.jobs.filter((j) => j.phase === 'before')) {
     if ((await runJob(job, opts, views, emitEnd)).status === 'failed') return false;
   }
-  const outcomes = await Promise.all(svc.containers.map((c) => converge(c, opts, views, emitEnd)));
-  if (outcomes.some((r) => r.status === 'failed')) return false;
+  // Containers start together, except those that wait for others of their service (agents for their server).
+  const converging = new Map<DesiredContainer, Promise<StepResult>>();
+  const convergeAfterDeps = (c: DesiredContainer): Promise<StepResult> => {
+    let p = converging.get(c);
+    if (p) return p;
+    const deps = svc.containers.filter((d) => c.after?.includes(d.name));
+    p = Promise.all(deps.map(convergeAfterDeps)).then((rs) =>
+      rs.some((r) => r.status !== 'ok' && r.status !== 'changed')
+        ? emitEnd({ host: c.host, target: c.name, action: 'skip', status: 'skipped', reasons: [`${c.after!.join(', ')} did not come up`], durationMs: 0 })
+        : converge(c, opts, views, emitEnd),
+    );
+    converging.set(c, p);
+    return p;
+  };
+  const outcomes = await Promise.all(svc.containers.map(convergeAfterDeps));
+  if (outcomes.some((r) => r.status === 'failed' || r.status === 'skipped')) return false;
   for (const job of svc.jobs.filter((j) => j.phase === 'after')) {
     if ((await runJob(job, opts, views, emitEnd)).status === 'failed') return false;
   }

@@ -1,5 +1,5 @@
 // berth init-runonce: flavors, a bootable demo image berth makes itself, a demo project and user,
-// and a keypair, created idempotently through the toolbox (openstacksdk) with the admin
+// a keypair and (with Neutron) the demo networks, router and security group rules, created idempotently through the toolbox (openstacksdk) with the admin
 // credentials post-deploy wrote. Files handed to the container live in a 0700 temp directory.
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +18,17 @@ export const flavors = [
   { name: 'm1.medium', ram: 4096, vcpus: 2, disk: 40 },
   { name: 'm1.large', ram: 8192, vcpus: 4, disk: 80 },
 ];
+
+/** kolla-ansible's init-runonce layout: a flat provider network on physnet1, a VXLAN tenant network, a router between. */
+export const demoNetworks = {
+  external: {
+    name: 'public1',
+    physnet: 'physnet1',
+    subnet: { name: 'public1-subnet', cidr: '10.0.2.0/24', gateway: '10.0.2.1', pool: ['10.0.2.150', '10.0.2.199'] },
+  },
+  tenant: { name: 'demo-net', subnet: { name: 'demo-subnet', cidr: '10.0.0.0/24', gateway: '10.0.0.1' } },
+  router: 'demo-router',
+};
 
 export async function initRunonce(ctx: DeploymentContext, print: (line: string) => void): Promise<void> {
   const g = ctx.deployment.globals;
@@ -51,6 +62,8 @@ export async function initRunonce(ctx: DeploymentContext, print: (line: string) 
       user: 'demo',
       password: ctx.deployment.passwords.demo_password,
       keypair: { name: 'mykey', public_key: publicKey },
+      admin_project: g.keystone_admin_project,
+      network: g.enable_neutron ? demoNetworks : null,
     };
     writeFileSync(join(work, 'runonce.json'), JSON.stringify(spec), { mode: 0o600 });
     const host = [...ctx.hosts.values()][0]!;

@@ -24,6 +24,8 @@ function agent(name: string, ini: { template: string; dest: string }, extra: Par
     // The process name is cut to 15 characters by the kernel, as ss shows it.
     healthcheck: { test: `healthcheck_port ${process.slice(0, 15)} {{ globals.rabbitmq_port }}`, intervalSeconds: 10 },
     group: 'network',
+    // An agent's first RPC calls go to queues the server declares; sent earlier, they time out (60 s).
+    after: ['neutron_server'],
     ...extra,
   };
 }
