@@ -94,12 +94,12 @@ export interface ServiceDef {
   /** A RabbitMQ account for the service's messaging. */
   rabbitmqUser?: { user: string; passwordKey: string };
   /**
-   * A script (template) run as root in the host's namespaces on every host of the named containers,
-   * before they are created or started there: host state such as mounts and interfaces that the
-   * containers need and that a reboot forgets. Reruns when its inputs change or one of those
-   * containers on that host is down.
+   * Host state the named containers need and a reboot forgets (mounts, interfaces): `setup` (a
+   * script template) runs as root in the host's PID and network namespaces, in `image`, on every
+   * host of those containers before they are created or started there, and again when its inputs
+   * change or one of them is down there. `teardown` undoes it all, run by `berth destroy`.
    */
-  hostSetup?: { template: string; containers: string[] };
+  hostSetup?: { image: string; setup: string; teardown: string; containers: string[] };
   /** Keystone service, endpoints and service user, registered once Keystone is up. */
   keystone?: {
     type: string;

@@ -13,7 +13,7 @@ import { detectDefaultInterface, initConfig } from '../config/init.js';
 import { genpwd } from '../config/passwords.js';
 import { EngineError } from '../engine/docker.js';
 import { decide } from '../reconcile/diff.js';
-import { deploy, type StepResult } from '../reconcile/deploy.js';
+import { deploy, runToCompletion, type StepResult } from '../reconcile/deploy.js';
 import { LABEL } from '../plan/types.js';
 import { adminClouds } from '../plan/plan.js';
 import { DeployReporter } from '../ui/deploy-report.js';
@@ -320,6 +320,20 @@ export async function runDestroy(ctx: DeploymentContext): Promise<void> {
       for (const c of [...svc.containers, ...svc.jobs]) if (c.host === name) await host.removeDir(join(ctx.plan.configRoot, c.name));
     }
     for (const v of dataVolumes) if (await host.removeVolume(v)) console.log(`${name}: removed volume ${v}`);
+    // Host state the services set up (namespaces, bridges, rules), once their containers are gone.
+    for (const job of ctx.plan.services.flatMap((s) => s.teardown).filter((j) => j.host === name)) {
+      if (!(await host.imageId(job.spec.image))) {
+        console.error(`${name}: ${job.name} skipped: image ${job.spec.image} is not on the host`);
+        continue;
+      }
+      try {
+        await runToCompletion(host, ctx.plan.configRoot, job, 5 * 60_000);
+        for (const line of (await host.logs(job.name, 'all')).split('\n')) if (/^removed /.test(line)) console.log(`${name}: ${line}`);
+      } finally {
+        await host.remove(job.name);
+        await host.removeDir(join(ctx.plan.configRoot, job.name));
+      }
+    }
   }
   console.log('destroyed; globals.yml, passwords.yml, the inventory and config/ overrides are kept');
 }

@@ -68,6 +68,7 @@ export class LocalHost {
     await this.docker.createContainer({
       name,
       Image: spec.image,
+      ...(spec.user ? { User: spec.user } : {}),
       Env: Object.entries(spec.environment).map(([k, v]) => `${k}=${v}`),
       Labels: labels,
       Healthcheck: {

@@ -114,11 +114,15 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
       if (svc.keystone) jobs.push(keystoneJob(svc, jobHost, deployment, input.images, context));
       for (const job of svc.jobs ?? []) jobs.push(serviceJob(svc, job, jobHost, context, deployment, input));
     }
+    const teardown: DesiredJob[] = [];
     if (svc.hostSetup) {
       const setupHosts = new Set(containers.filter((c) => svc.hostSetup!.containers.includes(c.name)).map((c) => c.host));
-      for (const host of setupHosts) jobs.unshift(hostSetupJob(svc, host, hostContext(host), deployment, input.images));
+      for (const host of setupHosts) {
+        jobs.unshift(hostJob(svc, 'setup', host, hostContext(host), deployment, input.images));
+        teardown.push(hostJob(svc, 'teardown', host, hostContext(host), deployment, input.images));
+      }
     }
-    if (containers.length || jobs.length) services.push({ service: svc.name, dependsOn: svc.dependsOn, containers, jobs });
+    if (containers.length || jobs.length) services.push({ service: svc.name, dependsOn: svc.dependsOn, containers, jobs, teardown });
   }
   return { services, hosts: deployment.hosts.map((h) => h.name), configRoot: g.node_config_directory, identityUrl: shared.identity_url };
 }
@@ -265,18 +269,25 @@ function keystoneJob(svc: ServiceDef, host: string, d: Deployment, images: Image
 }
 
 /**
- * The shared host-setup mechanism: the service's script, run by a toolbox job in the host's PID
- * namespace (nsenter reaches the host's mounts) and network, on one host.
+ * The shared host-setup mechanism: the service's setup or teardown script as root, in the host's
+ * PID namespace (nsenter reaches the host's mounts) and network, on one host.
  */
-function hostSetupJob(svc: ServiceDef, host: string, context: object, d: Deployment, images: ImageNaming): DesiredJob {
-  const setup = svc.hostSetup!;
-  const names = new Set(setup.containers);
-  const job = toolboxJob(svc, host, d, images, `${svc.name}_host_setup`, {
-    command: 'sh /etc/berth-job/host-setup.sh',
-    files: { 'host-setup.sh': renderTemplate(setup.template, context) },
-    spec: { pidMode: 'host', capAdd: ['SYS_ADMIN', 'SYS_PTRACE', 'NET_ADMIN'] },
+function hostJob(svc: ServiceDef, step: 'setup' | 'teardown', host: string, context: object, d: Deployment, images: ImageNaming): DesiredJob {
+  const def = svc.hostSetup!;
+  const script = `host-${step}.sh`;
+  const job = oneShotJob(svc, host, d, images, `${svc.name}_host_${step}`, def.image, {
+    command: `sh /etc/berth-job/${script}`,
+    files: { [script]: renderTemplate(step === 'setup' ? def.setup : def.teardown, context) },
+    spec: {
+      user: 'root',
+      pidMode: 'host',
+      capAdd: ['SYS_ADMIN', 'SYS_PTRACE', 'NET_ADMIN', 'NET_RAW'],
+    },
   });
-  return { ...job, whileDown: svc.containers.filter((c) => names.has(c.name)).map((c) => c.name) };
+  // The host's named network namespaces, for `ip netns` (bind mounts there are the host's).
+  job.spec.volumes.push('/run/netns:/run/netns');
+  const names = new Set(def.containers);
+  return step === 'setup' ? { ...job, whileDown: svc.containers.filter((c) => names.has(c.name)).map((c) => c.name) } : job;
 }
 
 /** clouds.yaml with the admin credentials, as cloud `berth-admin`: for jobs and for the operator. */
@@ -308,6 +319,19 @@ function toolboxJob(
   d: Deployment,
   images: ImageNaming,
   name: string,
+  job: { command: string; files: Record<string, string>; dests?: Record<string, string> },
+): DesiredJob {
+  return oneShotJob(svc, host, d, images, name, 'toolbox', job);
+}
+
+/** A one-shot job in `image` whose files land in /etc/berth-job (root, 0600). */
+function oneShotJob(
+  svc: ServiceDef,
+  host: string,
+  d: Deployment,
+  images: ImageNaming,
+  name: string,
+  image: string,
   job: { command: string; files: Record<string, string>; dests?: Record<string, string>; spec?: Partial<ContainerSpec> },
 ): DesiredJob {
   const files = { ...job.files };
@@ -318,8 +342,8 @@ function toolboxJob(
     perm: '0600',
   }));
   files['config.json'] = JSON.stringify({ command: job.command, config_files: configFiles, permissions: [] }, null, 2) + '\n';
-  const def: ContainerDef = { name, image: 'toolbox', command: job.command, configFiles: [], healthcheck: { test: 'true' } };
-  const spec = { ...containerSpec(def, d, imageRef(images, 'toolbox'), 'COPY_ALWAYS'), restartPolicy: 'no' as const, ...job.spec };
+  const def: ContainerDef = { name, image, command: job.command, configFiles: [], healthcheck: { test: 'true' } };
+  const spec = { ...containerSpec(def, d, imageRef(images, image), 'COPY_ALWAYS'), restartPolicy: 'no' as const, ...job.spec };
   return { host, service: svc.name, name, phase: 'before', spec, files, inputsHash: hashOf({ spec, files }) };
 }
 

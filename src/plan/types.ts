@@ -10,6 +10,7 @@ export interface ContainerSpec {
   networkMode: 'host';
   /** Set only when used, so specs without them hash as before. */
   pidMode?: 'host';
+  user?: 'root';
   writableProcSys?: true;
   restartPolicy: 'unless-stopped' | 'no';
 }
@@ -48,6 +49,8 @@ export interface ServicePlan {
   dependsOn: string[];
   containers: DesiredContainer[];
   jobs: DesiredJob[];
+  /** Run by destroy, once per host, after the containers are gone: undo the host setup. */
+  teardown: DesiredJob[];
 }
 
 export interface Plan {

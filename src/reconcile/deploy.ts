@@ -192,25 +192,30 @@ async function runJob(
     if (!(await imageIdOf(host, view, job.spec.image))) {
       throw new Error(`image ${job.spec.image} is not on host ${job.host}; run berth build (or pull)`);
     }
-    await host.remove(job.name);
-    await host.syncDir(posix.join(opts.plan.configRoot, job.name), job.files);
-    await host.create(job.name, job.spec, {
-      [LABEL.managed]: 'true',
-      [LABEL.kind]: 'job',
-      [LABEL.service]: job.service,
-      [LABEL.container]: job.name,
-      [LABEL.image]: job.spec.image,
-      [LABEL.inputsHash]: job.inputsHash,
-    });
-    await host.start(job.name);
-    const code = await host.wait(job.name, opts.jobTimeoutMs ?? 15 * 60_000);
-    if (code !== 0) {
-      const tail = (await host.logs(job.name, 15)).trim().split('\n').slice(-15).join('\n    ');
-      throw new Error(`exited with status ${code}; last output:\n    ${tail}\n  (docker logs ${job.name} on ${job.host} has it all)`);
-    }
+    await runToCompletion(host, opts.plan.configRoot, job, opts.jobTimeoutMs);
     return emitEnd({ host: job.host, target: job.name, action: 'run', status: 'changed', reasons, durationMs: Date.now() - t0 });
   } catch (err) {
     return emitEnd({ host: job.host, target: job.name, action: 'run', status: 'failed', reasons, durationMs: Date.now() - t0, error: (err as Error).message });
+  }
+}
+
+/** Runs a job's container from scratch and waits for it; a non-zero exit throws with its last output. */
+export async function runToCompletion(host: LocalHost, configRoot: string, job: DesiredJob, timeoutMs = 15 * 60_000): Promise<void> {
+  await host.remove(job.name);
+  await host.syncDir(posix.join(configRoot, job.name), job.files);
+  await host.create(job.name, job.spec, {
+    [LABEL.managed]: 'true',
+    [LABEL.kind]: 'job',
+    [LABEL.service]: job.service,
+    [LABEL.container]: job.name,
+    [LABEL.image]: job.spec.image,
+    [LABEL.inputsHash]: job.inputsHash,
+  });
+  await host.start(job.name);
+  const code = await host.wait(job.name, timeoutMs);
+  if (code !== 0) {
+    const tail = (await host.logs(job.name, 15)).trim().split('\n').slice(-15).join('\n    ');
+    throw new Error(`exited with status ${code}; last output:\n    ${tail}\n  (docker logs ${job.name} on ${job.host} has it all)`);
   }
 }
 

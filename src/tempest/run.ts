@@ -11,11 +11,12 @@ import { InputError } from '../config/errors.js';
 import { EngineError } from '../engine/docker.js';
 import type { DeploymentContext } from '../cli/deployment-context.js';
 import { renderTemplate } from '../plan/templates.js';
+import { demoNetworks } from '../runonce/init-runonce.js';
 
 export const excludeListPath = fileURLToPath(new URL('../../tempest/exclude-list.txt', import.meta.url));
 
 /** Smoke tests of the services the issue names; Tempest skips those of absent services itself. */
-export const defaultSelection = "--regex '^tempest\\.api\\.(identity|image|compute)\\..*\\[.*\\bsmoke\\b.*\\]'";
+export const defaultSelection = "--regex '^tempest\\.api\\.(identity|image|compute|network)\\..*\\[.*\\bsmoke\\b.*\\]'";
 
 export interface TempestResult {
   code: number;
@@ -28,8 +29,11 @@ export async function runTempest(ctx: DeploymentContext, resultsRoot: string, pr
   const host = [...ctx.hosts.values()][0]!;
   if (!g.enable_keystone) throw new InputError('keystone is not enabled: there is no cloud to test');
 
+  const lookup = demoLookup(ctx);
   let compute: { image_ref: string; flavor_ref: string } | undefined;
-  if (g.enable_nova) compute = await demoRefs(ctx);
+  if (g.enable_nova) compute = { image_ref: await lookup(['image', 'show', 'berth-demo-disk']), flavor_ref: await lookup(['flavor', 'show', 'm1.tiny']) };
+  // Tempest gives each test project its own network and router, with the gateway on init-runonce's public1.
+  const network = g.enable_neutron ? { public_network_id: await lookup(['network', 'show', demoNetworks.external.name]) } : undefined;
 
   const work = mkdtempSync(join(tmpdir(), 'berth-tempest-'));
   const resultsDir = join(resultsRoot, new Date().toISOString().replace(/[:.]/g, '-'));
@@ -41,6 +45,7 @@ export async function runTempest(ctx: DeploymentContext, resultsRoot: string, pr
         passwords: ctx.deployment.passwords,
         identity_url: ctx.plan.identityUrl,
         compute,
+        network,
         services_available: [
           ['glance', g.enable_glance],
           ['nova', g.enable_nova],
@@ -51,7 +56,7 @@ export async function runTempest(ctx: DeploymentContext, resultsRoot: string, pr
           ['horizon', g.enable_horizon],
         ],
       }),
-      'exclude-list.txt': readFileSync(excludeListPath, 'utf8'),
+      'exclude-list.txt': excludeList(readFileSync(excludeListPath, 'utf8'), g),
       'run.sh': renderTemplate('shared/tempest-run.sh.j2', { selection: defaultSelection }),
     };
     const configFiles = Object.keys(files).map((f) => ({
@@ -81,17 +86,32 @@ export async function runTempest(ctx: DeploymentContext, resultsRoot: string, pr
   }
 }
 
-/** The demo image and flavor made by init-runonce, looked up by name through the toolbox. */
-async function demoRefs(ctx: DeploymentContext): Promise<{ image_ref: string; flavor_ref: string }> {
+/** Looks up what init-runonce made (image, flavor, public network) by name, through the toolbox. */
+function demoLookup(ctx: DeploymentContext): (what: string[]) => Promise<string> {
   const host = [...ctx.hosts.values()][0]!;
   const clouds = join(ctx.deployment.configDir, 'clouds.yaml');
-  const lookup = async (what: string[]): Promise<string> => {
+  return async (what) => {
     const r = await host.runTool(imageRef(ctx.build, 'toolbox'), ['openstack', '--os-cloud', 'berth-admin', ...what, '-f', 'value', '-c', 'id'], [`${clouds}:/etc/openstack/clouds.yaml:ro`]);
     const id = r.output.trim().split('\n').pop() ?? '';
     if (r.code !== 0 || !/^[0-9a-f-]{8,}$/.test(id)) {
-      throw new EngineError(`cannot find ${what.slice(0, 2).join(' ')}${r.code ? ` (exit ${r.code})` : ''}`, 'run berth init-runonce first');
+      throw new EngineError(`cannot find ${what.slice(0, 3).join(' ')}${r.code ? ` (exit ${r.code})` : ''}`, 'run berth init-runonce first');
     }
     return id;
   };
-  return { image_ref: await lookup(['image', 'show', 'berth-demo-disk']), flavor_ref: await lookup(['flavor', 'show', 'm1.tiny']) };
+}
+
+/**
+ * The exclude list for this deployment: a line `@unless <enable_key>` starts a block that applies
+ * only while that service is off (its tests need it); `@always` ends it.
+ */
+export function excludeList(text: string, globals: Record<string, unknown>): string {
+  let applies = true;
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    const unless = /^@unless\s+(\w+)\s*$/.exec(line);
+    if (unless) applies = globals[unless[1]!] !== true;
+    else if (/^@always\s*$/.test(line)) applies = true;
+    else if (applies) out.push(line);
+  }
+  return out.join('\n');
 }

@@ -64,7 +64,7 @@ export class TestCloud {
   writeConfig(globals: string[]): void {
     const lines = ['# e2e: every service on loopback', 'network_interface: lo', 'kolla_internal_vip_address: 127.0.0.2', `node_config_directory: ${this.nodeConfig}`, ...globals, ''];
     writeFileSync(join(this.configDir, 'globals.yml'), lines.join('\n'));
-    writeFileSync(join(this.configDir, 'all-in-one'), '[control]\nlocalhost ansible_connection=local\n\n[compute:children]\ncontrol\n');
+    writeFileSync(join(this.configDir, 'all-in-one'), '[control]\nlocalhost ansible_connection=local\n\n[network:children]\ncontrol\n\n[compute:children]\ncontrol\n');
   }
 
   run(args: string[], dir = this.configDir): { status: number | null; out: string; err: string } {

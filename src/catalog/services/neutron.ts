@@ -87,9 +87,12 @@ export const neutron: ServiceDef = {
       volumes: [metadataSocket],
     }),
   ],
-  // /run/netns a shared mount, and the provider network's veth when no interface is given.
+  // /run/netns a shared mount, and the provider network's veth when no interface is given; destroy
+  // removes namespaces, bridges and rules. The linuxbridge agent's image has every tool needed.
   hostSetup: {
-    template: 'neutron/host-setup.sh.j2',
+    image: 'neutron-linuxbridge-agent',
+    setup: 'neutron/host-setup.sh.j2',
+    teardown: 'neutron/host-teardown.sh.j2',
     containers: ['neutron_linuxbridge_agent', 'neutron_dhcp_agent', 'neutron_l3_agent'],
   },
   jobs: [
