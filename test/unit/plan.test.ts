@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { appendFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -224,4 +224,57 @@ test('heat and horizon: stack domain and roles through the keystone registration
   for (const c of [...heat.containers, ...heat.jobs, horizon]) {
     for (const secret of [domainAdmin, base.deployment.passwords.horizon_secret_key!]) assert.ok(!canonicalJson(c.spec).includes(secret));
   }
+});
+
+test('neutron: agents with capabilities and shared /run/netns, host setup on their hosts, nothing changes for the others', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-plan-'));
+  initConfig(dir, { interface: 'ens3', address: '192.0.2.20', hostname: 'aio' });
+  appendFileSync(join(dir, 'globals.yml'), 'enable_nova: yes\nenable_neutron: yes\ntunnel_interface: ens4\n');
+  genpwd(dir, catalogSecrets());
+  const { deployment } = loadDeployment(dir, {
+    requiredSecrets: catalogSecrets().map((s) => s.name),
+    localAddress: (iface) => (iface === 'ens4' ? '198.51.100.7' : '192.0.2.20'),
+  });
+  const p = plan({ deployment, overrides: {}, images: defaultBuildConfig, hostnames: { localhost: 'aio' } }, catalog);
+  const names = p.services.map((s) => s.service);
+  assert.ok(names.indexOf('neutron') < names.indexOf('nova'), 'neutron before nova');
+  const neutron = p.services.find((s) => s.service === 'neutron')!;
+  assert.deepEqual(neutron.jobs.map((j) => j.name), ['neutron_host_setup', 'neutron_database', 'neutron_keystone', 'neutron_bootstrap']);
+
+  const setup = neutron.jobs[0]!;
+  assert.equal(setup.spec.pidMode, 'host');
+  assert.equal(setup.spec.user, 'root');
+  assert.deepEqual(setup.whileDown, ['neutron_linuxbridge_agent', 'neutron_dhcp_agent', 'neutron_l3_agent']);
+  assert.match(setup.files['host-setup.sh']!, /ip link add berth-ext type veth peer name berth-ext-host/);
+  assert.match(neutron.teardown[0]!.files['host-teardown.sh']!, /ip link delete berth-ext/);
+
+  const l3 = neutron.containers.find((c) => c.name === 'neutron_l3_agent')!;
+  assert.ok(l3.spec.volumes.includes('/run/netns:/run/netns:shared'));
+  assert.ok(l3.spec.capAdd.includes('NET_ADMIN') && l3.spec.capAdd.includes('SYS_ADMIN'));
+  assert.equal(l3.spec.writableProcSys, true);
+  assert.deepEqual(l3.after, ['neutron_server']);
+  const bridge = neutron.containers.find((c) => c.name === 'neutron_linuxbridge_agent')!;
+  assert.match(bridge.files['linuxbridge_agent.ini']!, /local_ip = 198\.51\.100\.7/);
+  assert.match(bridge.files['linuxbridge_agent.ini']!, /physical_interface_mappings = physnet1:berth-ext/);
+  const server = neutron.containers.find((c) => c.name === 'neutron_server')!;
+  assert.match(server.files['neutron.conf']!, /^\[database\]/m);
+  assert.doesNotMatch(l3.files['neutron.conf']!, /^\[database\]/m, 'agents hold no database credentials');
+  const novaApi = p.services.find((s) => s.service === 'nova')!.containers.find((c) => c.name === 'nova_api')!;
+  assert.match(novaApi.files['nova.conf']!, /^\[neutron\]$[^[]*service_metadata_proxy = True/m);
+
+  // Specs of services that use none of this keep their shape (and their hash: no recreation).
+  const keystone = p.services.find((s) => s.service === 'keystone')!.containers[0]!;
+  assert.ok(!('pidMode' in keystone.spec) && !('writableProcSys' in keystone.spec) && !('user' in keystone.spec));
+  assert.equal(keystone.specHash, plan(base, catalog).services.find((s) => s.service === 'keystone')!.containers[0]!.specHash);
+});
+
+test('neutron_external_interface given: no veth, the agent maps physnet1 to it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-plan-'));
+  initConfig(dir, { interface: 'ens3', address: '192.0.2.20', hostname: 'aio' });
+  appendFileSync(join(dir, 'globals.yml'), 'enable_neutron: yes\nneutron_external_interface: ens5\n');
+  genpwd(dir, catalogSecrets());
+  const { deployment } = loadDeployment(dir, { requiredSecrets: catalogSecrets().map((s) => s.name), localAddress: () => '192.0.2.20' });
+  const neutron = plan({ deployment, overrides: {}, images: defaultBuildConfig, hostnames: { localhost: 'aio' } }, catalog).services.find((s) => s.service === 'neutron')!;
+  assert.doesNotMatch(neutron.jobs[0]!.files['host-setup.sh']!, /veth/);
+  assert.match(neutron.containers.find((c) => c.name === 'neutron_linuxbridge_agent')!.files['linuxbridge_agent.ini']!, /physnet1:ens5/);
 });
