@@ -84,7 +84,7 @@ export function loadDeployment(configDir: string, opts: LoadDeploymentOptions): 
       user: vars.ansible_user ?? vars.ansible_ssh_user ?? userInfo().username,
       port,
       ...(globals.enable_neutron
-        ? { tunnelAddress: vars.tunnel_address ?? (isLocal ? tunnelAddress(globals.tunnel_interface) : host.name) }
+        ? { tunnelAddress: vars.tunnel_address ?? (isLocal ? tunnelAddress(globals.tunnel_interface) : (vars.ansible_host ?? host.name)) }
         : {}),
     };
   });

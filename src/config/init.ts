@@ -58,10 +58,16 @@ enable_rabbitmq: "yes"
 enable_keystone: "yes"
 enable_glance: "yes"
 enable_placement: "yes"
+enable_nova: "yes"
+enable_neutron: "yes"
 enable_heat: "yes"
 enable_horizon: "yes"
-#enable_nova: "no"
-#enable_neutron: "no"
+
+# Networking (ML2 with the linuxbridge agent). The flat provider network physnet1 uses
+# neutron_external_interface, a spare interface with no address; unset, berth makes a veth pair
+# (berth-ext) whose traffic stays on the host. VXLAN tunnels use tunnel_interface's address.
+#neutron_external_interface: "eth1"
+#tunnel_interface: "{{ network_interface }}"
 
 #horizon_port: 80
 

@@ -27,7 +27,7 @@ function managedContainers(): string {
 
 describe('berth deploy (real engine, all-in-one identity cloud)', { skip: !hasDocker }, () => {
   before(() => {
-    cloud.writeConfig(['enable_glance: no', 'enable_placement: no', 'enable_nova: no', 'enable_heat: no', 'enable_horizon: no']);
+    cloud.writeConfig(['enable_glance: no', 'enable_placement: no', 'enable_nova: no', 'enable_neutron: no', 'enable_heat: no', 'enable_horizon: no']);
     cloud.destroy();
   });
 

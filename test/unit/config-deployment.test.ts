@@ -22,7 +22,7 @@ test('berth init writes globals.yml and all-in-one that load as a local deployme
   assert.deepEqual(written, [join(dir, 'globals.yml'), join(dir, 'all-in-one')]);
   genpwd(dir, secrets.map((name) => ({ name, kind: 'password' })));
 
-  const { deployment, warnings } = loadDeployment(dir, { requiredSecrets: secrets });
+  const { deployment, warnings } = loadDeployment(dir, { requiredSecrets: secrets, localAddress: () => '192.168.1.20' });
   assert.deepEqual(warnings, []);
   assert.equal(deployment.globals.network_interface, 'ens3');
   assert.equal(deployment.globals.kolla_internal_vip_address, '192.168.1.20');
@@ -56,9 +56,9 @@ test('multinode wins over all-in-one; the VIP defaults to the first control host
   assert.equal(deployment.inventory.path, join(dir, 'multinode'));
   assert.equal(deployment.globals.kolla_internal_vip_address, '10.0.0.11');
   assert.deepEqual(deployment.hosts, [
-    { name: 'ctl01', address: '10.0.0.11', connection: 'ssh', user: 'deploy', port: 22 },
-    { name: 'ctl02', address: '10.0.0.12', connection: 'ssh', user: 'deploy', port: 2222 },
-    { name: 'cmp01', address: '10.0.0.21', connection: 'ssh', user: 'root', port: 22 },
+    { name: 'ctl01', address: '10.0.0.11', connection: 'ssh', user: 'deploy', port: 22, tunnelAddress: '10.0.0.11' },
+    { name: 'ctl02', address: '10.0.0.12', connection: 'ssh', user: 'deploy', port: 2222, tunnelAddress: '10.0.0.12' },
+    { name: 'cmp01', address: '10.0.0.21', connection: 'ssh', user: 'root', port: 22, tunnelAddress: '10.0.0.21' },
   ]);
 });
 
@@ -69,7 +69,8 @@ test('a local host without a VIP uses the address of api_interface on this machi
   genpwd(dir, []);
   const asked: string[] = [];
   const { deployment } = loadDeployment(dir, { requiredSecrets: [], localAddress: (iface) => (asked.push(iface), '172.16.0.5') });
-  assert.deepEqual(asked, ['br-api']);
+  // api_interface for the services' address, network_interface (tunnel_interface's default) for VXLAN.
+  assert.deepEqual(asked, ['br-api', 'eth0']);
   assert.equal(deployment.hosts[0]!.address, '172.16.0.5');
   assert.equal(deployment.globals.kolla_internal_vip_address, '172.16.0.5');
 });

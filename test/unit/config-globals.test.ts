@@ -39,7 +39,7 @@ test('a minimal file gets every default; api_interface follows network_interface
   );
   assert.deepEqual(
     [globals.enable_glance, globals.enable_placement, globals.enable_heat, globals.enable_horizon, globals.enable_nova, globals.enable_neutron],
-    [true, true, true, true, false, false],
+    [true, true, true, true, true, true],
   );
   assert.equal(globals.horizon_port, 80);
   assert.equal(globals.keystone_token_provider, 'fernet');

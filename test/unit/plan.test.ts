@@ -17,7 +17,7 @@ function input(overrides: Record<string, string> = {}): PlanInput {
   const dir = mkdtempSync(join(tmpdir(), 'berth-plan-'));
   initConfig(dir, { interface: 'ens3', address: '192.0.2.20', hostname: 'aio' });
   genpwd(dir, catalogSecrets());
-  const { deployment } = loadDeployment(dir, { requiredSecrets: catalogSecrets().map((s) => s.name) });
+  const { deployment } = loadDeployment(dir, { requiredSecrets: catalogSecrets().map((s) => s.name), localAddress: () => '192.0.2.20' });
   return { deployment, overrides, images: defaultBuildConfig, hostnames: { localhost: 'aio' } };
 }
 
@@ -229,7 +229,7 @@ test('heat and horizon: stack domain and roles through the keystone registration
 test('neutron: agents with capabilities and shared /run/netns, host setup on their hosts, nothing changes for the others', () => {
   const dir = mkdtempSync(join(tmpdir(), 'berth-plan-'));
   initConfig(dir, { interface: 'ens3', address: '192.0.2.20', hostname: 'aio' });
-  appendFileSync(join(dir, 'globals.yml'), 'enable_nova: yes\nenable_neutron: yes\ntunnel_interface: ens4\n');
+  appendFileSync(join(dir, 'globals.yml'), 'tunnel_interface: ens4\n');
   genpwd(dir, catalogSecrets());
   const { deployment } = loadDeployment(dir, {
     requiredSecrets: catalogSecrets().map((s) => s.name),
@@ -271,7 +271,7 @@ test('neutron: agents with capabilities and shared /run/netns, host setup on the
 test('neutron_external_interface given: no veth, the agent maps physnet1 to it', () => {
   const dir = mkdtempSync(join(tmpdir(), 'berth-plan-'));
   initConfig(dir, { interface: 'ens3', address: '192.0.2.20', hostname: 'aio' });
-  appendFileSync(join(dir, 'globals.yml'), 'enable_neutron: yes\nneutron_external_interface: ens5\n');
+  appendFileSync(join(dir, 'globals.yml'), 'neutron_external_interface: ens5\n');
   genpwd(dir, catalogSecrets());
   const { deployment } = loadDeployment(dir, { requiredSecrets: catalogSecrets().map((s) => s.name), localAddress: () => '192.0.2.20' });
   const neutron = plan({ deployment, overrides: {}, images: defaultBuildConfig, hostnames: { localhost: 'aio' } }, catalog).services.find((s) => s.service === 'neutron')!;
