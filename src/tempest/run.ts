@@ -33,7 +33,13 @@ export async function runTempest(ctx: DeploymentContext, resultsRoot: string, pr
   let compute: { image_ref: string; flavor_ref: string } | undefined;
   if (g.enable_nova) compute = { image_ref: await lookup(['image', 'show', 'berth-demo-disk']), flavor_ref: await lookup(['flavor', 'show', 'm1.tiny']) };
   // Tempest gives each test project its own network and router, with the gateway on init-runonce's public1.
-  const network = g.enable_neutron ? { public_network_id: await lookup(['network', 'show', demoNetworks.external.name]) } : undefined;
+  // Tempest checks the extensions it is told about: those this neutron serves, asked of it.
+  const network = g.enable_neutron
+    ? {
+        public_network_id: await lookup(['network', 'show', demoNetworks.external.name]),
+        api_extensions: (await toolboxLines(ctx, ['extension', 'list', '--network', '-f', 'value', '-c', 'Alias'])).join(','),
+      }
+    : undefined;
 
   const work = mkdtempSync(join(tmpdir(), 'berth-tempest-'));
   const resultsDir = join(resultsRoot, new Date().toISOString().replace(/[:.]/g, '-'));
@@ -88,16 +94,20 @@ export async function runTempest(ctx: DeploymentContext, resultsRoot: string, pr
 
 /** Looks up what init-runonce made (image, flavor, public network) by name, through the toolbox. */
 function demoLookup(ctx: DeploymentContext): (what: string[]) => Promise<string> {
-  const host = [...ctx.hosts.values()][0]!;
-  const clouds = join(ctx.deployment.configDir, 'clouds.yaml');
   return async (what) => {
-    const r = await host.runTool(imageRef(ctx.build, 'toolbox'), ['openstack', '--os-cloud', 'berth-admin', ...what, '-f', 'value', '-c', 'id'], [`${clouds}:/etc/openstack/clouds.yaml:ro`]);
-    const id = r.output.trim().split('\n').pop() ?? '';
-    if (r.code !== 0 || !/^[0-9a-f-]{8,}$/.test(id)) {
-      throw new EngineError(`cannot find ${what.slice(0, 3).join(' ')}${r.code ? ` (exit ${r.code})` : ''}`, 'run berth init-runonce first');
-    }
+    const id = (await toolboxLines(ctx, [...what, '-f', 'value', '-c', 'id'], 'run berth init-runonce first')).pop() ?? '';
+    if (!/^[0-9a-f-]{8,}$/.test(id)) throw new EngineError(`cannot find ${what.slice(0, 3).join(' ')}`, 'run berth init-runonce first');
     return id;
   };
+}
+
+/** The openstack client's output lines, run in the toolbox with the admin credentials. */
+async function toolboxLines(ctx: DeploymentContext, args: string[], hint?: string): Promise<string[]> {
+  const host = [...ctx.hosts.values()][0]!;
+  const clouds = join(ctx.deployment.configDir, 'clouds.yaml');
+  const r = await host.runTool(imageRef(ctx.build, 'toolbox'), ['openstack', '--os-cloud', 'berth-admin', ...args], [`${clouds}:/etc/openstack/clouds.yaml:ro`]);
+  if (r.code !== 0) throw new EngineError(`openstack ${args.slice(0, 3).join(' ')} failed (exit ${r.code})`, hint);
+  return r.output.trim().split('\n').filter((l) => l !== '');
 }
 
 /**
