@@ -103,7 +103,8 @@ describe('berth deploy (real engine, all-in-one core cloud: glance, placement, n
     assert.match(openstack(['hypervisor', 'list', '-f', 'value', '-c', 'Hypervisor Hostname']), /\S/);
 
     openstack(['flavor', 'create', '--ram', '64', '--disk', '1', '--vcpus', '1', 'e2e-tiny']);
-    openstack(['server', 'create', '--flavor', 'e2e-tiny', '--image', 'e2e-image', '--nic', 'none', '--wait', 'e2e-server']);
+    // --nic none needs compute API 2.37 or later.
+    openstack(['--os-compute-api-version', '2.37', 'server', 'create', '--flavor', 'e2e-tiny', '--image', 'e2e-image', '--nic', 'none', '--wait', 'e2e-server']);
     assert.match(openstack(['server', 'show', 'e2e-server', '-f', 'value', '-c', 'status']), /^ACTIVE\s*$/);
   });
 
@@ -211,8 +212,8 @@ describe('berth deploy (real engine, all-in-one core cloud: glance, placement, n
     // Who made them: the dnsmasq serving demo-net runs in the dhcp agent's container, the router's
     // metadata proxy in the l3 agent's.
     await until('dnsmasq and the router proxy running', 120_000, () =>
-      ok('docker', ['top', 'neutron_dhcp_agent', '-o', 'args']).includes(`dnsmasq`) &&
-      ok('docker', ['top', 'neutron_l3_agent', '-o', 'args']).includes(routerId)
+      new RegExp(`dnsmasq.*${netId}`).test(ok('docker', ['top', 'neutron_dhcp_agent', '-o', 'pid,args'])) &&
+      ok('docker', ['top', 'neutron_l3_agent', '-o', 'pid,args']).includes(routerId)
         ? true
         : undefined,
     );
