@@ -46,6 +46,10 @@ export interface ContainerDef {
   writableProcSys?: boolean;
   /** Extra, non-secret environment. */
   environment?: Record<string, string>;
+  /** Planned only when every named globals.yml setting has one of the listed values (nova_libvirt with nova_compute_virt_type qemu or kvm). */
+  when?: Record<string, readonly (string | boolean)[]>;
+  /** Host devices passed in (/dev/net/tun, /dev/kvm). */
+  devices?: string[];
   /** Containers of the same service that must be healthy first (agents after their server). */
   after?: string[];
   /** Inventory group(s) whose hosts run this container, when not the service's (nova-compute on compute). */

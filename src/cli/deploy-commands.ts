@@ -161,6 +161,12 @@ export async function runPrechecks(ctx: DeploymentContext): Promise<void> {
     for (const svc of ctx.plan.services) {
       for (const c of svc.containers.filter((x) => x.host === name)) {
         if (!(await host.imageId(c.spec.image))) problems.push(`${name}: image ${c.spec.image} is missing (run berth build)`);
+        for (const device of c.spec.devices ?? []) {
+          if (!existsSync(device)) {
+            const why = device === '/dev/kvm' ? ' (no hardware virtualization: set nova_compute_virt_type to qemu or fake)' : '';
+            problems.push(`${name}: ${c.name} needs ${device}, which this host does not have${why}`);
+          }
+        }
         if (managed.has(c.name)) continue;
         for (const port of c.ports) {
           if (!(await portFree(c.address, port))) problems.push(`${name}: port ${c.address}:${port} for ${c.name} is in use by another process`);

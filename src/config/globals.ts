@@ -46,6 +46,9 @@ const fields = {
   tunnel_interface: interfaceName.optional(),
   // The flat provider network's interface; unset: berth makes a veth pair (berth-ext) on each network host.
   neutron_external_interface: interfaceName.optional(),
+  // nova-compute's driver: fake (no hypervisor: instances exist in Nova's books only), or libvirt with
+  // QEMU (emulation, no /dev/kvm needed) or KVM.
+  nova_compute_virt_type: z.enum(['fake', 'qemu', 'kvm'], { error: 'expected fake, qemu or kvm' }).default('fake'),
   neutron_plugin_agent: z.literal('linuxbridge', { error: 'berth supports only "linuxbridge" (ML2 with the linuxbridge agent)' }).default('linuxbridge'),
   openstack_release: z.string().min(1).default('zed'),
   openstack_tag: z.string().regex(/^[\w][\w.-]{0,127}$/, 'not a valid image tag').default('zed'),
@@ -106,7 +109,7 @@ export const kollaOnlyGlobals: readonly string[] = [
   'enable_etcd', 'enable_grafana', 'enable_prometheus', 'enable_swift', 'enable_ironic', 'enable_octavia',
   'enable_magnum', 'enable_barbican', 'enable_designate', 'enable_manila', 'enable_skyline', 'enable_redis',
   'enable_opensearch', 'enable_masakari', 'enable_aodh', 'enable_ceilometer', 'enable_gnocchi', 'enable_zun',
-  'enable_osprofiler', 'enable_mariabackup', 'enable_multipathd', 'nova_compute_virt_type', 'nova_console',
+  'enable_osprofiler', 'enable_mariabackup', 'enable_multipathd', 'nova_console',
   'glance_backend_file', 'glance_backend_ceph', 'cinder_volume_group', 'external_ceph_cephx_enabled',
   'openstack_service_workers', 'horizon_backend_database',
 ];

@@ -135,9 +135,13 @@ export class Engine {
 
   async removeImageIfUnused(id: string): Promise<void> {
     try {
+      // Still tagged elsewhere (a twin with the same build key): keep it. Asked first, because some
+      // engines untag one of several names on a plain delete by ID instead of refusing.
+      const info = await this.docker.getImage(id).inspect();
+      if ((info.RepoTags ?? []).some((t) => t !== '<none>:<none>')) return;
       await this.docker.getImage(id).remove({ noprune: false });
     } catch {
-      // In use by a container or a child image, or still tagged elsewhere: keep it.
+      // In use by a container or a child image: keep it.
     }
   }
 

@@ -83,6 +83,7 @@ export class LocalHost {
         Binds: spec.volumes,
         CapAdd: spec.capAdd,
         ...(spec.pidMode ? { PidMode: spec.pidMode } : {}),
+        ...(spec.devices ? { Devices: spec.devices.map((d) => ({ PathOnHost: d, PathInContainer: d, CgroupPermissions: 'rwm' })) } : {}),
         // Docker's read-only /proc paths without /proc/sys (the rest stay read-only).
         ...(spec.writableProcSys ? { ReadonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sysrq-trigger'] } : {}),
         RestartPolicy: { Name: spec.restartPolicy },

@@ -86,7 +86,7 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
     const hosts = hostsFor(svc);
     const containers: DesiredContainer[] = [];
     const jobs: DesiredJob[] = [];
-    for (const template of svc.containers) {
+    for (const template of svc.containers.filter((c) => matches(c.when, g))) {
       for (const host of hostsFor(svc, template)) {
         const context = hostContext(host);
         const def = resolveStrings(template, context);
@@ -125,6 +125,11 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
     if (containers.length || jobs.length) services.push({ service: svc.name, dependsOn: svc.dependsOn, containers, jobs, teardown });
   }
   return { services, hosts: deployment.hosts.map((h) => h.name), configRoot: g.node_config_directory, identityUrl: shared.identity_url };
+}
+
+/** Whether a container's `when` holds for these globals (no `when`: always). */
+function matches(when: ContainerDef['when'], globals: object): boolean {
+  return Object.entries(when ?? {}).every(([key, values]) => values.includes((globals as Record<string, string | boolean>)[key]!));
 }
 
 /** The catalog's short strings (command, healthcheck, environment) may use the template context. */
@@ -180,6 +185,7 @@ function containerSpec(def: ContainerDef, d: Deployment, image: string, strategy
     ],
     capAdd: def.capAdd ?? [],
     ...(def.writableProcSys ? { writableProcSys: true as const } : {}),
+    ...(def.devices?.length ? { devices: def.devices } : {}),
     healthcheck: {
       test: def.healthcheck.test,
       intervalSeconds: def.healthcheck.intervalSeconds ?? 30,
@@ -200,7 +206,7 @@ function serviceJob(
   d: Deployment,
   input: PlanInput,
 ): DesiredJob {
-  const template = svc.containers.find((c) => c.name === job.container);
+  const template = svc.containers.find((c) => c.name === job.container && matches(c.when, d.globals));
   if (!template) throw new Error(`catalog: job ${job.name} of ${svc.name} names unknown container ${job.container}`);
   const def = resolveStrings(
     { ...template, name: job.name, environment: { ...(template.environment ?? {}), ...job.environment } },

@@ -11,6 +11,7 @@ export interface ContainerSpec {
   /** Set only when used, so specs without them hash as before. */
   pidMode?: 'host';
   user?: 'root';
+  devices?: string[];
   writableProcSys?: true;
   restartPolicy: 'unless-stopped' | 'no';
 }

@@ -2,7 +2,32 @@ import type { ConfigFileDef, ContainerDef, ServiceDef } from '../types.js';
 
 const url = 'http://{{ api_address }}:8774/v2.1';
 const novaConf: ConfigFileDef = { template: 'nova/nova.conf.j2', dest: '/etc/nova/nova.conf', owner: 'nova', perm: '0600', iniOverrides: true };
-const permissions: ContainerDef['permissions'] = [{ path: '/var/log/kolla/nova', owner: 'nova:nova', recurse: true }];
+const permissions = [{ path: '/var/log/kolla/nova', owner: 'nova:nova', recurse: true }];
+
+// libvirtd's socket directory and the instances' disks, shared by nova_compute and nova_libvirt.
+const libvirtSocket = 'nova_libvirt_run:/run/libvirt';
+const instances = 'nova_compute:/var/lib/nova/instances';
+
+/**
+ * libvirtd with QEMU, one per compute host. Capabilities instead of --privileged: tap devices and
+ * bridges (NET_ADMIN, /dev/net/tun), QEMU's memory locking and priorities; /dev/kvm with kvm.
+ */
+function libvirt(virtType: 'qemu' | 'kvm'): ContainerDef {
+  const conf = (name: string): ConfigFileDef => ({ template: `nova/${name}.j2`, dest: `/etc/libvirt/${name}`, owner: 'root', perm: '0600' });
+  return {
+    name: 'nova_libvirt',
+    image: 'nova-libvirt',
+    command: 'libvirtd',
+    group: 'compute',
+    when: { nova_compute_virt_type: [virtType] },
+    configFiles: [conf('libvirtd.conf'), conf('qemu.conf')],
+    capAdd: ['NET_ADMIN', 'SYS_ADMIN', 'SYS_PTRACE', 'IPC_LOCK', 'SYS_NICE'],
+    devices: virtType === 'kvm' ? ['/dev/net/tun', '/dev/kvm'] : ['/dev/net/tun'],
+    // Domain definitions and libvirt's state outlive the container.
+    volumes: [libvirtSocket, instances, 'libvirtd:/var/lib/libvirt', 'nova_libvirt_qemu:/etc/libvirt/qemu'],
+    healthcheck: { test: 'virsh -c qemu:///system version', intervalSeconds: 10 },
+  };
+}
 
 /** A nova service connected to its message queue (conductor, scheduler, compute). */
 function rpcService(name: string, extra: Partial<ContainerDef> = {}): ContainerDef {
@@ -57,7 +82,20 @@ export const nova: ServiceDef = {
     },
     rpcService('conductor'),
     rpcService('scheduler'),
-    rpcService('compute', { group: 'compute' }),
+    // The fake driver: a real Nova driver that keeps instances in Nova's books only (no hypervisor).
+    rpcService('compute', { group: 'compute', when: { nova_compute_virt_type: ['fake'] } }),
+    // The libvirt driver, talking to nova_libvirt over its socket on a shared volume. Its privsep
+    // contexts (os-vif plugging ports into bridges, instance files) keep NET_ADMIN, SYS_ADMIN and
+    // DAC_READ_SEARCH, so those must be in the container's bounding set.
+    rpcService('compute', {
+      group: 'compute',
+      when: { nova_compute_virt_type: ['qemu', 'kvm'] },
+      capAdd: ['NET_ADMIN', 'SYS_ADMIN', 'DAC_READ_SEARCH'],
+      volumes: [libvirtSocket, instances],
+      permissions: [...permissions, { path: '/var/lib/nova/instances', owner: 'nova:nova' }],
+      after: ['nova_libvirt'],
+    }),
+    ...(['qemu', 'kvm'] as const).map((virtType) => libvirt(virtType)),
   ],
   jobs: [
     // api_db sync, cell0 and cell1 mappings, db sync. Reruns for a new image (an upgrade).
