@@ -9,7 +9,7 @@
 // Services bind to 127.0.0.2 (loopback); tenant traffic stays in bridges and namespaces on this host.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -45,8 +45,6 @@ function dhcpLease(): string | undefined {
   const r = hostNet(`ip -n ${clientNs} addr flush dev eth0 && ip netns exec ${clientNs} udhcpc -i eth0 -n -q -f -t 5 -T 2 2>&1`);
   return /lease of (\d+\.\d+\.\d+\.\d+) obtained/.exec(r.out)?.[1];
 }
-
-const startedAt = (): Record<string, string> => containerStarts(containers);
 
 async function until<T>(what: string, timeoutMs: number, probe: () => T | undefined): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -291,14 +289,45 @@ describe('berth deploy (real engine, all-in-one core cloud: glance, placement, n
     for (const api of ['identity', 'image', 'compute', 'network']) assert.match(log, new RegExp(`tempest\\.api\\.${api}\\..* \\.\\.\\. ok`), api);
   });
 
+  test('nova with libvirt: nova_compute_virt_type qemu adds nova_libvirt; a server boots in QEMU, its port plugged by libvirt', async () => {
+    // The fake driver's servers go first: the libvirt driver would find them missing from its hypervisor.
+    openstack(['server', 'delete', '--wait', 'e2e-net-server']);
+    appendFileSync(join(configDir, 'globals.yml'), 'nova_compute_virt_type: qemu\n');
+    const plan = run(['plan']);
+    assert.match(plan.out, /create\s+nova_libvirt\s/, plan.out);
+    assert.match(plan.out, /recreate\s+nova_compute\s/, plan.out);
+    const t0 = Date.now();
+    const r = run(['deploy']);
+    assert.equal(r.status, 0, r.out + r.err);
+    console.log(`# switch to libvirt/QEMU: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+    openstack(['server', 'create', '--flavor', 'm1.tiny', '--image', 'berth-demo-disk', '--network', 'demo-net', '--wait', 'e2e-qemu-server']);
+    const server = JSON.parse(openstack(['server', 'show', 'e2e-qemu-server', '-f', 'json'])) as Record<string, string>;
+    assert.equal(server.status, 'ACTIVE');
+    const domain = server['OS-EXT-SRV-ATTR:instance_name']!;
+    assert.match(ok('docker', ['exec', 'nova_libvirt', 'virsh', '-c', 'qemu:///system', 'domstate', domain]), /^running/);
+    // A real QEMU process (emulation, no KVM) for that domain, in libvirt's container.
+    assert.match(ok('docker', ['top', 'nova_libvirt', '-o', 'pid,args']), new RegExp(`qemu-system-x86_64 .*guest=${domain}`));
+    // libvirt made the tap and put it in the network's bridge; the linuxbridge agent wired the port.
+    const portId = openstack(['port', 'list', '--server', 'e2e-qemu-server', '-f', 'value', '-c', 'ID']).trim();
+    await until('the instance port ACTIVE', 60_000, () =>
+      /^ACTIVE\s*$/.test(openstack(['port', 'show', portId, '-f', 'value', '-c', 'status'])) ? true : undefined,
+    );
+    assert.match(ok('ip', ['-o', 'link', 'show', `tap${portId.slice(0, 11)}`]), /master brq/);
+
+    openstack(['server', 'delete', '--wait', 'e2e-qemu-server']);
+    assert.doesNotMatch(ok('docker', ['exec', 'nova_libvirt', 'virsh', '-c', 'qemu:///system', 'list', '--all', '--name']), new RegExp(domain));
+  });
+
   test('a deploy with nothing changed restarts nothing and reruns no job', () => {
-    const before = startedAt();
+    const all = [...containers, 'nova_libvirt'];
+    const before = containerStarts(all);
     const jobsBefore = ok('docker', ['ps', '-a', '--filter', 'label=berth.kind=job', '--format', '{{.Names}} {{.ID}}']).split('\n').sort();
     const t0 = Date.now();
     const r = run(['deploy']);
     assert.equal(r.status, 0, r.err);
     console.log(`# no-op deploy (core cloud): ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    assert.deepEqual(startedAt(), before);
+    assert.deepEqual(containerStarts(all), before);
     assert.deepEqual(ok('docker', ['ps', '-a', '--filter', 'label=berth.kind=job', '--format', '{{.Names}} {{.ID}}']).split('\n').sort(), jobsBefore);
     assert.match(r.out, /localhost\s+\d+\s+0\s+0/, 'recap: nothing changed');
   });
