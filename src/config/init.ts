@@ -69,6 +69,10 @@ enable_horizon: "yes"
 #neutron_external_interface: "eth1"
 #tunnel_interface: "{{ network_interface }}"
 
+# nova-compute's driver: fake (a real Nova driver that keeps instances in Nova's books only, for
+# machines without a hypervisor), qemu (libvirt with QEMU emulation) or kvm (needs /dev/kvm).
+#nova_compute_virt_type: "fake"
+
 #horizon_port: 80
 
 #keystone_token_provider: "fernet"

@@ -278,3 +278,29 @@ test('neutron_external_interface given: no veth, the agent maps physnet1 to it',
   assert.doesNotMatch(neutron.jobs[0]!.files['host-setup.sh']!, /veth/);
   assert.match(neutron.containers.find((c) => c.name === 'neutron_linuxbridge_agent')!.files['linuxbridge_agent.ini']!, /physnet1:ens5/);
 });
+
+test('nova_compute_virt_type: fake plans no libvirt; qemu adds nova_libvirt with /dev/net/tun and the libvirt driver', () => {
+  const planFor = (virtType: string): ReturnType<typeof plan> => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-plan-'));
+    initConfig(dir, { interface: 'ens3', address: '192.0.2.20', hostname: 'aio' });
+    appendFileSync(join(dir, 'globals.yml'), `nova_compute_virt_type: ${virtType}\n`);
+    genpwd(dir, catalogSecrets());
+    const { deployment } = loadDeployment(dir, { requiredSecrets: catalogSecrets().map((s) => s.name), localAddress: () => '192.0.2.20' });
+    return plan({ deployment, overrides: {}, images: defaultBuildConfig, hostnames: { localhost: 'aio' } }, catalog);
+  };
+  const novaOf = (p: ReturnType<typeof plan>) => p.services.find((s) => s.service === 'nova')!.containers;
+  const fake = novaOf(planFor('fake'));
+  assert.deepEqual(fake.map((c) => c.name).sort(), ['nova_api', 'nova_compute', 'nova_conductor', 'nova_scheduler']);
+  assert.match(fake.find((c) => c.name === 'nova_compute')!.files['nova.conf']!, /compute_driver = fake\.FakeDriver/);
+  assert.deepEqual(fake.find((c) => c.name === 'nova_compute')!.spec.capAdd, []);
+
+  const qemu = novaOf(planFor('qemu'));
+  const libvirt = qemu.find((c) => c.name === 'nova_libvirt')!;
+  assert.deepEqual(libvirt.spec.devices, ['/dev/net/tun']);
+  const compute = qemu.find((c) => c.name === 'nova_compute')!;
+  assert.match(compute.files['nova.conf']!, /compute_driver = libvirt\.LibvirtDriver/);
+  assert.match(compute.files['nova.conf']!, /virt_type = qemu/);
+  assert.deepEqual(compute.after, ['nova_libvirt']);
+  assert.ok(compute.spec.volumes.includes('nova_libvirt_run:/run/libvirt') && libvirt.spec.volumes.includes('nova_libvirt_run:/run/libvirt'));
+  assert.deepEqual(novaOf(planFor('kvm')).find((c) => c.name === 'nova_libvirt')!.spec.devices, ['/dev/net/tun', '/dev/kvm']);
+});
