@@ -56,7 +56,7 @@ async function until<T>(what: string, timeoutMs: number, probe: () => T | undefi
   }
 }
 
-describe('berth deploy (real engine, all-in-one core cloud: glance, placement, nova, heat, horizon)', { skip: !hasDocker }, () => {
+describe('berth deploy (real engine, all-in-one core cloud: glance, placement, nova, neutron, heat, horizon)', { skip: !hasDocker }, () => {
   before(() => {
     cloud.writeConfig(['enable_glance: yes', 'enable_placement: yes', 'enable_nova: yes', 'enable_neutron: yes', 'enable_heat: yes', 'enable_horizon: yes']);
     cloud.destroy();
