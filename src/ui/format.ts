@@ -13,8 +13,10 @@ export function formatBytes(n: number | undefined): string {
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)} ms`;
   const s = ms / 1000;
-  if (s < 60) return `${s.toFixed(1)} s`;
-  return `${Math.floor(s / 60)} m ${Math.round(s % 60)} s`;
+  if (s < 59.95) return `${s.toFixed(1)} s`;
+  // Round to whole seconds first, so 179.6 s is 3 m 0 s, not 2 m 60 s.
+  const whole = Math.round(s);
+  return `${Math.floor(whole / 60)} m ${whole % 60} s`;
 }
 
 export function table(headers: string[], rows: string[][], alignRight: number[] = []): string {
