@@ -123,7 +123,7 @@ export async function buildImages(req: BuildRequest): Promise<ImageResult[]> {
       return 'cached';
     }
     // The same build under another name (the registry, namespace or tag changed): a tag, not a build.
-    const twin = await engine.findImageByLabel('berth.build-key', key);
+    const twin = await engine.findImageByLabel('berth.build-key', key, image.name);
     if (twin) {
       await engine.tag(twin, ref);
       log.write(`${ref} tagged from ${twin.slice(0, 19)} (same build key ${key.slice(0, 12)})\n`);

@@ -72,7 +72,7 @@ export async function ensureRootfs(
   const key = rootfsKey(recipe);
   const existing = await engine.inspectImage(ref);
   if (existing?.labels['berth.build-key'] === key) return false;
-  const twin = await engine.findImageByLabel('berth.build-key', key);
+  const twin = await engine.findImageByLabel('berth.build-key', key, ROOTFS_IMAGE);
   if (twin) {
     await engine.tag(twin, ref);
     log.write(`${ref} tagged from ${twin} (same recipe)\n`);

@@ -72,9 +72,18 @@ export class Engine {
   }
 
   /** An image carrying this label value, whatever its name: a build under another registry or tag. */
-  async findImageByLabel(label: string, value: string): Promise<string | undefined> {
+  /**
+   * An image carrying label=value and tagged as `name` under some registry, namespace or tag.
+   * Labels are inherited: an image built FROM a berth image (by berth or anyone) carries its
+   * parent's labels until it sets its own, so the label alone does not identify the build.
+   */
+  async findImageByLabel(label: string, value: string, name: string): Promise<string | undefined> {
     const list = await this.docker.listImages({ filters: { label: [`${label}=${value}`] } });
-    return list[0]?.Id;
+    const named = (tag: string): boolean => {
+      const repo = tag.slice(0, tag.lastIndexOf(':'));
+      return repo === name || repo.endsWith(`/${name}`);
+    };
+    return list.find((i) => (i.RepoTags ?? []).some(named))?.Id;
   }
 
   /**
