@@ -165,6 +165,10 @@ describe('berth build (real engine)', { skip: !hasDocker }, () => {
     ok('docker', ['run', '-d', '--name', name, '--network', 'host', '-e', `REGISTRY_HTTP_ADDR=${registry}`, 'berth/registry:zed']);
     waitFor(() => sh('docker', ['exec', name, 'healthcheck_listen', 'docker-registry', '5055']).status === 0, 'the registry');
     writeFileSync(join(configDir, 'build.yml'), `docker_registry: "${registry}"\npush_retries: 1\n`);
+    // An image someone built FROM berth's base inherits its labels, build key included: it must not
+    // be taken for base's twin.
+    const foreign = sh('docker', ['build', '-q', '-t', 'berth-e2e-foreign:latest', '-'], { input: 'FROM berth/base:zed\nRUN echo foreign > /foreign\n' });
+    assert.equal(foreign.status, 0, foreign.stderr);
     try {
       // Same build keys under the registry's name: tagged, not rebuilt.
       const { status, summary } = buildJson(['memcached']);
@@ -184,7 +188,7 @@ describe('berth build (real engine)', { skip: !hasDocker }, () => {
       assert.match(down.stdout, /FAILED\s+127\.0\.0\.1:5055\/berth\/memcached:zed .*2 attempt/);
     } finally {
       writeFileSync(join(configDir, 'build.yml'), '');
-      sh('docker', ['rmi', `${registry}/berth/memcached:zed`, `${registry}/berth/base:zed`, `${registry}/berth/debian-rootfs:zed`]);
+      sh('docker', ['rmi', `${registry}/berth/memcached:zed`, `${registry}/berth/base:zed`, `${registry}/berth/debian-rootfs:zed`, 'berth-e2e-foreign:latest']);
     }
   });
 
