@@ -56,14 +56,15 @@ export function loadDeployment(configDir: string, opts: LoadDeploymentOptions): 
   const passwords = loadPasswords(configDir, opts.requiredSecrets);
   if (inventory.hosts.size === 0) throw new InputError(`${inventoryPath}: no hosts`, 'list at least one host under [control]');
 
-  // Only asked when needed, so a multinode deploy never depends on this machine's interfaces.
-  let detected: string | undefined;
-  const localAddress = (): string => (detected ??= (opts.localAddress ?? interfaceAddress)(globals.api_interface));
-
+  // Only asked when needed (so a multinode deploy never depends on this machine's interfaces), each once.
+  const detected = new Map<string, string>();
+  const addressOn = (iface: string, hint?: string): string => {
+    if (!detected.has(iface)) detected.set(iface, opts.localAddress ? opts.localAddress(iface) : interfaceAddress(iface, undefined, hint));
+    return detected.get(iface)!;
+  };
+  const localAddress = (): string => addressOn(globals.api_interface);
   const tunnelAddress = (iface: string): string =>
-    opts.localAddress
-      ? opts.localAddress(iface)
-      : interfaceAddress(iface, undefined, 'set tunnel_interface in globals.yml (the VXLAN endpoint interface), or tunnel_address for the host in the inventory');
+    addressOn(iface, 'set tunnel_interface in globals.yml (the VXLAN endpoint interface), or tunnel_address for the host in the inventory');
   const hosts = [...inventory.hosts.values()].map((host): DeploymentHost => {
     const vars = hostVars(inventory, host.name);
     const where = `${inventoryPath}:${host.line}`;

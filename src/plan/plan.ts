@@ -118,8 +118,9 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
     if (svc.hostSetup) {
       const setupHosts = new Set(containers.filter((c) => svc.hostSetup!.containers.includes(c.name)).map((c) => c.host));
       for (const host of setupHosts) {
-        jobs.unshift(hostJob(svc, 'setup', host, hostContext(host), deployment, input.images));
-        teardown.push(hostJob(svc, 'teardown', host, hostContext(host), deployment, input.images));
+        const context = hostContext(host);
+        jobs.unshift(hostJob(svc, 'setup', host, context, deployment, input.images));
+        teardown.push(hostJob(svc, 'teardown', host, context, deployment, input.images));
       }
     }
     if (containers.length || jobs.length) services.push({ service: svc.name, dependsOn: svc.dependsOn, containers, jobs, teardown });

@@ -1,3 +1,4 @@
+import { atEveryInterface } from '../endpoints.js';
 import type { ServiceDef } from '../types.js';
 
 const url = 'http://{{ api_address }}:9292';
@@ -12,11 +13,7 @@ export const glance: ServiceDef = {
     type: 'image',
     name: 'glance',
     description: 'OpenStack Image',
-    endpoints: [
-      { interface: 'public', url },
-      { interface: 'internal', url },
-      { interface: 'admin', url },
-    ],
+    endpoints: atEveryInterface(url),
     user: { name: 'glance', passwordKey: 'glance_keystone_password', roles: ['admin'] },
   },
   containers: [

@@ -1,3 +1,4 @@
+import { atEveryInterface } from '../endpoints.js';
 import type { ConfigFileDef, ServiceDef } from '../types.js';
 
 const url = 'http://{{ api_address }}:8004';
@@ -18,11 +19,7 @@ export const heat: ServiceDef = {
     type: 'orchestration',
     name: 'heat',
     description: 'Orchestration',
-    endpoints: [
-      { interface: 'public', url: `${url}/v1/%(tenant_id)s` },
-      { interface: 'internal', url: `${url}/v1/%(tenant_id)s` },
-      { interface: 'admin', url: `${url}/v1/%(tenant_id)s` },
-    ],
+    endpoints: atEveryInterface(`${url}/v1/%(tenant_id)s`),
     user: { name: 'heat', passwordKey: 'heat_keystone_password', roles: ['admin'] },
     roles: ['heat_stack_owner', 'heat_stack_user'],
     domains: [

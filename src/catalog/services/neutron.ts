@@ -1,3 +1,4 @@
+import { atEveryInterface } from '../endpoints.js';
 import type { ConfigFileDef, ContainerDef, ServiceDef } from '../types.js';
 
 const url = 'http://{{ api_address }}:9696';
@@ -46,11 +47,7 @@ export const neutron: ServiceDef = {
     type: 'network',
     name: 'neutron',
     description: 'OpenStack Networking',
-    endpoints: [
-      { interface: 'public', url },
-      { interface: 'internal', url },
-      { interface: 'admin', url },
-    ],
+    endpoints: atEveryInterface(url),
     // 'service': neutron sends port events to nova with a service token.
     user: { name: 'neutron', passwordKey: 'neutron_keystone_password', roles: ['admin', 'service'] },
   },

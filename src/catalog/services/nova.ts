@@ -1,3 +1,4 @@
+import { atEveryInterface } from '../endpoints.js';
 import type { ConfigFileDef, ContainerDef, ServiceDef } from '../types.js';
 
 const url = 'http://{{ api_address }}:8774/v2.1';
@@ -61,11 +62,7 @@ export const nova: ServiceDef = {
     type: 'compute',
     name: 'nova',
     description: 'OpenStack Compute',
-    endpoints: [
-      { interface: 'public', url },
-      { interface: 'internal', url },
-      { interface: 'admin', url },
-    ],
+    endpoints: atEveryInterface(url),
     // 'service': nova sends service tokens (its [service_user]) that glance and placement check.
     user: { name: 'nova', passwordKey: 'nova_keystone_password', roles: ['admin', 'service'] },
   },

@@ -1,3 +1,4 @@
+import { atEveryInterface } from '../endpoints.js';
 import type { ServiceDef } from '../types.js';
 
 const url = 'http://{{ api_address }}:8778';
@@ -12,11 +13,7 @@ export const placement: ServiceDef = {
     type: 'placement',
     name: 'placement',
     description: 'Placement API',
-    endpoints: [
-      { interface: 'public', url },
-      { interface: 'internal', url },
-      { interface: 'admin', url },
-    ],
+    endpoints: atEveryInterface(url),
     user: { name: 'placement', passwordKey: 'placement_keystone_password', roles: ['admin'] },
   },
   containers: [
