@@ -10,64 +10,101 @@ export interface IniLayer {
   text: string;
 }
 
-type Sections = Map<string, Map<string, string>>;
+/**
+ * Section → key → every value the key was given, in order. A list because oslo.config's
+ * MultiStrOpt options are written as the same key on several lines; a value holding continuation
+ * lines joins them with '\n'.
+ */
+export type IniSections = Map<string, Map<string, string[]>>;
 
 /**
- * Merges INI texts; later layers win per section and key. Sections keep the order of their first
- * appearance with DEFAULT first, as oslo.config writes them. Comments are not carried over (neither
- * does kolla-ansible): the merged file is generated, the layers are what an operator reads.
+ * Merges INI texts as kolla-ansible's merge_configs does: a key given several times in one layer
+ * keeps all its values; a later layer that sets a key replaces all of the earlier values. Sections
+ * keep the order of their first appearance with DEFAULT first, as oslo.config writes them. Comments
+ * are not carried over (neither does kolla-ansible): the merged file is generated, the layers are
+ * what an operator reads.
  */
 export function mergeIni(layers: readonly IniLayer[]): string {
-  const merged: Sections = new Map();
+  const merged: IniSections = new Map();
   for (const layer of layers) {
     for (const [section, keys] of parseIni(layer)) {
-      const target = merged.get(section) ?? new Map<string, string>();
+      const target = merged.get(section) ?? new Map<string, string[]>();
       merged.set(section, target);
-      for (const [key, value] of keys) target.set(key, value);
+      for (const [key, values] of keys) target.set(key, values);
     }
   }
   const names = [...merged.keys()];
   const ordered = names.includes('DEFAULT') ? ['DEFAULT', ...names.filter((n) => n !== 'DEFAULT')] : names;
   return ordered
     .map((name) => {
-      const lines = [...merged.get(name)!].map(([key, value]) => (value === '' ? `${key} =` : `${key} = ${value.replace(/\n/g, '\n    ')}`));
+      const lines = [...merged.get(name)!].flatMap(([key, values]) =>
+        values.map((value) => (value === '' ? `${key} =` : `${key} = ${value.replace(/\n/g, '\n    ')}`)),
+      );
       return [`[${name}]`, ...lines].join('\n') + '\n';
     })
     .join('\n');
 }
 
-/** oslo.config's INI dialect: `key = value` or `key: value`, `#`/`;` comments, indented continuation lines. */
-export function parseIni(layer: IniLayer): Sections {
-  const sections: Sections = new Map();
-  let current: Map<string, string> | undefined;
-  let lastKey: string | undefined;
+/**
+ * oslo.config's INI dialect: `key = value` or `key: value` (split at the first of the two),
+ * `#`/`;` comments, indented continuation lines, a repeated key keeping every value. Throws an
+ * InputError naming file:line.
+ */
+export function parseIni(layer: IniLayer): IniSections {
+  return parse(layer, false);
+}
+
+/**
+ * The same parser for text that may not be INI at all (a rendered JSON or SQL file): undefined
+ * instead of an error. Keys before any section are allowed, in section '', since some rendered
+ * files (rabbitmq.conf, libvirtd.conf) are sectionless `key = value` lists.
+ */
+export function tryParseIni(text: string): IniSections | undefined {
+  try {
+    return parse({ source: '', text }, true);
+  } catch (err) {
+    if (err instanceof InputError) return undefined;
+    throw err;
+  }
+}
+
+function parse(layer: IniLayer, sectionless: boolean): IniSections {
+  const sections: IniSections = new Map();
+  let current: Map<string, string[]> | undefined = sectionless ? new Map<string, string[]>() : undefined;
+  if (current) sections.set('', current);
+  // The values of the last key: a continuation line extends the last of them.
+  let last: string[] | undefined;
   for (const [i, raw] of layer.text.split(/\r?\n/).entries()) {
     const where = `${layer.source}:${i + 1}`;
     const trimmed = raw.trim();
     if (trimmed === '') {
-      lastKey = undefined;
+      last = undefined;
       continue;
     }
     if (trimmed.startsWith('#') || trimmed.startsWith(';')) continue;
-    if (/^\s/.test(raw) && current && lastKey !== undefined) {
-      current.set(lastKey, `${current.get(lastKey)}\n${trimmed}`);
+    if (/^\s/.test(raw) && last) {
+      last[last.length - 1] += `\n${trimmed}`;
       continue;
     }
     const header = /^\[([^\]]+)\]$/.exec(trimmed);
     if (header) {
       const name = header[1]!.trim();
-      current = sections.get(name) ?? new Map<string, string>();
+      current = sections.get(name) ?? new Map<string, string[]>();
       sections.set(name, current);
-      lastKey = undefined;
+      last = undefined;
       continue;
     }
     if (trimmed.startsWith('[')) throw new InputError(`${where}: malformed section header`, 'write it as [section]');
     const sep = /[=:]/.exec(trimmed);
     if (!sep || sep.index === 0) throw new InputError(`${where}: expected "key = value"`, 'fix the line, or comment it out with #');
     if (!current) throw new InputError(`${where}: "${trimmed.slice(0, sep.index).trim()}" is outside any section`, 'put it under a section such as [DEFAULT]');
-    lastKey = trimmed.slice(0, sep.index).trim();
-    current.set(lastKey, trimmed.slice(sep.index + 1).trim());
+    const key = trimmed.slice(0, sep.index).trim();
+    const values = current.get(key) ?? [];
+    current.set(key, values);
+    values.push(trimmed.slice(sep.index + 1).trim());
+    last = values;
   }
+  if (sectionless && sections.get('')!.size === 0) sections.delete('');
   return sections;
 }
 
