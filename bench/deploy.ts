@@ -9,7 +9,8 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadContext } from '../src/cli/deployment-context.js';
+import { loadContext } from '../src/deployment/context.js';
+import type { LocalHost } from '../src/engine/local-host.js';
 import { deploy } from '../src/reconcile/deploy.js';
 import { formatDuration } from '../src/ui/format.js';
 
@@ -46,7 +47,7 @@ console.log(`no-op deploy (CLI, process start included): ${formatDuration(noopCl
 const ctx = loadContext(configDir);
 let calls = 0;
 for (const host of ctx.hosts.values()) {
-  const modem = host.engine.docker.modem as { dial: (...args: unknown[]) => unknown };
+  const modem = (host as LocalHost).engine.docker.modem as { dial: (...args: unknown[]) => unknown };
   const dial = modem.dial.bind(modem);
   modem.dial = (...args: unknown[]) => {
     calls++;
@@ -54,7 +55,7 @@ for (const host of ctx.hosts.values()) {
   };
 }
 const t0 = performance.now();
-const results = await deploy({ plan: ctx.plan, hosts: ctx.hosts });
+const results = await deploy({ plan: ctx.plan, hosts: ctx.hosts, deploymentId: ctx.deploymentId });
 const noopMs = performance.now() - t0;
 const changed = results.filter((r) => r.status !== 'ok').length;
 console.log(`no-op deploy (in process): ${formatDuration(noopMs)}, ${calls} Docker API calls, ${changed} changes`);

@@ -35,16 +35,30 @@ export function dependencyOrder(services: readonly ServiceDef[]): ServiceDef[] {
   return ordered;
 }
 
-/** Every secret the catalog needs in passwords.yml, for genpwd and validation. */
+/**
+ * Every secret the catalog needs in passwords.yml, for genpwd and validation, with how a new value
+ * reaches a running cloud: the shared mechanisms (database accounts, RabbitMQ and Keystone users)
+ * change the account first, with credentials that still work, and then restart the service.
+ */
 export function catalogSecrets(services: readonly ServiceDef[] = catalog): SecretDef[] {
   const seen = new Map<string, SecretDef>();
   const add = (s: SecretDef): void => void (seen.has(s.name) || seen.set(s.name, s));
   for (const svc of services) {
-    for (const s of svc.secrets ?? []) add(s);
-    for (const db of svc.databases ?? []) add({ name: db.passwordKey, kind: 'password' });
-    if (svc.rabbitmqUser) add({ name: svc.rabbitmqUser.passwordKey, kind: 'password' });
-    if (svc.keystone?.user) add({ name: svc.keystone.user.passwordKey, kind: 'password' });
-    for (const d of svc.keystone?.domains ?? []) if (d.admin) add({ name: d.admin.passwordKey, kind: 'password' });
+    for (const s of svc.secrets ?? []) add({ rotation: `${svc.name} restarts`, ...s });
+    for (const db of svc.databases ?? []) {
+      add({ name: db.passwordKey, kind: 'password', rotation: `database account ${db.user}: changed by ${svc.name}_database, then ${svc.name} restarts` });
+    }
+    if (svc.rabbitmqUser) {
+      const u = svc.rabbitmqUser;
+      add({ name: u.passwordKey, kind: 'password', rotation: `RabbitMQ user ${u.user}: imported into the running broker, then ${svc.name} restarts` });
+    }
+    if (svc.keystone?.user) {
+      const u = svc.keystone.user;
+      add({ name: u.passwordKey, kind: 'password', rotation: `Keystone user ${u.name}: changed by ${svc.name}_keystone, then ${svc.name} restarts` });
+    }
+    for (const d of svc.keystone?.domains ?? []) {
+      if (d.admin) add({ name: d.admin.passwordKey, kind: 'password', rotation: `Keystone user ${d.admin.name}: changed by ${svc.name}_keystone, then ${svc.name} restarts` });
+    }
   }
   return [...seen.values()];
 }

@@ -6,6 +6,10 @@ export interface SecretDef {
   /** Key in passwords.yml. */
   name: string;
   kind: 'password' | 'fernet';
+  /** How a changed value reaches the cloud, as `berth plan` says it (the shared mechanisms say their own). */
+  rotation?: string;
+  /** A value berth cannot change on a running cloud: a deploy with a new one stops before any change. */
+  cannotRotate?: { why: string; hint: string };
 }
 
 export interface ConfigFileDef {
@@ -17,7 +21,15 @@ export interface ConfigFileDef {
   perm: string;
   /** Merge the operator's INI overrides (config/global.conf, config/<service>.conf, ...) into it. */
   iniOverrides?: boolean;
+  /**
+   * What a change of this file needs in the running container: a restart (the default); nothing
+   * (only a job reads it); or `exec`, a shell command run in the container that applies it live
+   * (as `user`, default the image's), so a password changes without taking the service down.
+   */
+  onChange?: FileChangeAction;
 }
+
+export type FileChangeAction = 'restart' | 'nothing' | { exec: string; user?: string };
 
 export interface HealthcheckDef {
   /** Shell command run inside the container (Docker's CMD-SHELL). */

@@ -7,20 +7,24 @@ import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { catalog, catalogSecrets } from '../catalog/index.js';
+import { catalogSecrets } from '../catalog/index.js';
 import { InputError } from '../config/errors.js';
 import { detectDefaultInterface, initConfig } from '../config/init.js';
 import { genpwd } from '../config/passwords.js';
 import { EngineError } from '../engine/docker.js';
+import type { Host } from '../engine/host.js';
 import { decide } from '../reconcile/diff.js';
-import { deploy, runToCompletion, type StepResult } from '../reconcile/deploy.js';
+import { assertOwnership, deploy, runToCompletion, type StepResult } from '../reconcile/deploy.js';
 import { LABEL } from '../plan/types.js';
 import { adminClouds } from '../plan/plan.js';
 import { DeployReporter } from '../ui/deploy-report.js';
 import { initRunonce } from '../runonce/init-runonce.js';
 import { runTempest } from '../tempest/run.js';
 import { table } from '../ui/format.js';
-import { loadContext, type DeploymentContext } from './deployment-context.js';
+import { forgetAppliedSecrets, recordAppliedSecrets } from '../deployment/applied-secrets.js';
+import { assertRotatable, loadContext, type DeploymentContext } from '../deployment/context.js';
+import { ensureDeploymentId } from '../deployment/identity.js';
+import { acquireLock, type DeploymentLock } from '../deployment/lock.js';
 
 type Globals = { configDir: string; format: 'text' | 'json' };
 
@@ -48,9 +52,10 @@ export function registerDeployCommands(program: Command<[], Globals & { debug: b
   program
     .command('plan')
     .description('print what deploy would change, per host and container, with the reason; changes nothing')
-    .action(async () => {
+    .option('--adopt', 'take over berth containers and volumes that carry no deployment id (deployed before berth kept one)', false)
+    .action(async (o) => {
       const ctx = contextWithWarnings(opts().configDir);
-      await runDeploy(ctx, opts().format, true);
+      await runDeploy(ctx, opts().format, { dryRun: true, adopt: o.adopt });
     });
 
   for (const name of ['deploy', 'reconfigure'] as const) {
@@ -58,9 +63,10 @@ export function registerDeployCommands(program: Command<[], Globals & { debug: b
       .command(name)
       .description(name === 'deploy' ? 'converge every host to the configuration' : 'the same as deploy: only what changed is touched')
       .option('--dry-run', 'print the plan and change nothing', false)
+      .option('--adopt', 'take over berth containers and volumes that carry no deployment id (deployed before berth kept one)', false)
       .action(async (o) => {
         const ctx = contextWithWarnings(opts().configDir);
-        await runDeploy(ctx, opts().format, o.dryRun);
+        await runDeploy(ctx, opts().format, { dryRun: o.dryRun, adopt: o.adopt, command: name });
       });
   }
 
@@ -80,12 +86,20 @@ export function registerDeployCommands(program: Command<[], Globals & { debug: b
 
   program
     .command('tempest')
-    .description("run Tempest's smoke tests (identity, image, compute) against the cloud; keeps output and subunit results")
+    .description(
+      'run Tempest against the cloud: its smoke tests of identity, image, compute and network (--smoke, the default), ' +
+        'every API and scenario test of what is deployed (--full), or the tests matching a regex (--regex); ' +
+        'exclusions in tempest/exclude-list.txt always apply; keeps redacted output and subunit results',
+    )
+    .option('--smoke', 'smoke tests of identity, image, compute and network (the default)')
+    .option('--full', "every test of the deployed services' API suites and the scenario suite")
+    .option('--regex <regex>', 'tests whose id matches this (Python) regular expression, as tempest run --regex')
     .option('--results-dir <dir>', 'where each run keeps its output and results', '/var/log/berth/tempest')
     .action(async (o) => {
       const ctx = contextWithWarnings(opts().configDir);
       const reporter = new DeployReporter('text', ctx.secrets);
-      const result = await runTempest(ctx, o.resultsDir, (line) => console.log(reporter.redact(line)));
+      const selection = { smoke: o.smoke, full: o.full, regex: o.regex };
+      const result = await runTempest(ctx, o.resultsDir, selection, (line) => console.log(reporter.redact(line)));
       console.log(reporter.redact(result.summary));
       console.log(`\nfull output and results.subunit: ${result.resultsDir}`);
       if (result.code !== 0) throw new EngineError(`tempest failed (exit ${result.code})`, `see ${result.resultsDir}/output.log`);
@@ -111,18 +125,30 @@ export function registerDeployCommands(program: Command<[], Globals & { debug: b
   program
     .command('stop')
     .description('stop every container berth manages (dependants first); deploy starts them again')
-    .action(async () => runStop(loadContext(opts().configDir)));
+    .option('--adopt', 'also act on berth containers that carry no deployment id', false)
+    .action(async (o) => runStop(loadContext(opts().configDir), o.adopt));
 
   program
     .command('destroy')
     .description('remove containers, volumes and generated config (never globals.yml, passwords.yml, inventory, overrides)')
     .option('--yes-i-really-really-mean-it', 'confirm: the data in MariaDB and RabbitMQ is deleted', false)
+    .option('--adopt', 'also remove berth containers and volumes that carry no deployment id', false)
     .action(async (o) => {
       if (!o.yesIReallyReallyMeanIt) {
         throw new InputError('destroy deletes every container, volume and database of the deployment', 'rerun with --yes-i-really-really-mean-it');
       }
-      await runDestroy(loadContext(opts().configDir));
+      await runDestroy(loadContext(opts().configDir), o.adopt);
     });
+}
+
+/** Holds the deployment lock for the rest of the process (released at exit, or taken over if the process is killed). */
+function lock(ctx: DeploymentContext, command: string): DeploymentLock {
+  const held = acquireLock(ctx.deployment.configDir, command);
+  if (held.tookOver) {
+    const t = held.tookOver;
+    console.error(`warning: took over the lock of a run that is gone (${t.command}, pid ${t.pid} on ${t.host}, started ${t.startedAt}); this run finishes its work`);
+  }
+  return held;
 }
 
 function contextWithWarnings(configDir: string): DeploymentContext {
@@ -141,6 +167,8 @@ export function runInit(configDir: string): void {
 
 export function runGenpwd(configDir: string): void {
   mkdirSync(configDir, { recursive: true });
+  const id = ensureDeploymentId(configDir);
+  if (id.created) console.log(`wrote ${join(configDir, 'deployment-id')}: this deployment is ${id.id}`);
   const { added, warnings } = genpwd(configDir, catalogSecrets());
   for (const w of warnings) console.error(`warning: ${w}`);
   console.log(added.length ? `generated ${added.length} secret(s) in ${join(configDir, 'passwords.yml')}: ${added.join(', ')}` : 'every secret in passwords.yml is set; nothing changed');
@@ -151,13 +179,13 @@ export async function runPrechecks(ctx: DeploymentContext): Promise<void> {
   for (const [name, host] of ctx.hosts) {
     let version: string;
     try {
-      version = await host.engine.ping();
+      version = await host.ping();
     } catch (err) {
       problems.push(`${name}: ${(err as Error).message}`);
       continue;
     }
     console.log(`${name}: Docker Engine ${version}`);
-    const managed = new Set((await host.listManaged()).filter((c) => c.running).map((c) => c.name));
+    const managed = new Set((await host.listContainers(LABEL.deployment, ctx.deploymentId)).filter((c) => c.running).map((c) => c.name));
     for (const svc of ctx.plan.services) {
       for (const c of svc.containers.filter((x) => x.host === name)) {
         if (!(await host.imageId(c.spec.image))) problems.push(`${name}: image ${c.spec.image} is missing (run berth build)`);
@@ -193,14 +221,33 @@ function portFree(address: string, port: number): Promise<boolean> {
   });
 }
 
-export async function runDeploy(ctx: DeploymentContext, format: 'text' | 'json', dryRun: boolean): Promise<StepResult[]> {
+export async function runDeploy(
+  ctx: DeploymentContext,
+  format: 'text' | 'json',
+  o: { dryRun: boolean; adopt?: boolean; command?: string },
+): Promise<StepResult[]> {
   const reporter = new DeployReporter(format, ctx.secrets);
-  const results = await deploy({ plan: ctx.plan, hosts: ctx.hosts, dryRun, onEvent: dryRun ? undefined : reporter.onEvent });
-  if (dryRun) reporter.printPlan(results);
-  else reporter.recap(results);
-  const failed = results.filter((r) => r.status === 'failed' || r.status === 'skipped');
-  if (failed.length) throw new EngineError(`${failed.length} step(s) failed`, 'fix the cause shown above and run deploy again; it continues where it stopped');
-  return results;
+  if (o.dryRun) {
+    const results = await deploy({ plan: ctx.plan, hosts: ctx.hosts, deploymentId: ctx.deploymentId, adopt: o.adopt, dryRun: true });
+    reporter.printPlan(results, ctx.rotations);
+    assertRotatable(ctx);
+    return results;
+  }
+  assertRotatable(ctx);
+  const held = lock(ctx, `berth ${o.command ?? 'deploy'}`);
+  try {
+    reporter.rotations(ctx.rotations);
+    const results = await deploy({ plan: ctx.plan, hosts: ctx.hosts, deploymentId: ctx.deploymentId, adopt: o.adopt, onEvent: reporter.onEvent });
+    reporter.recap(results);
+    const failed = results.filter((r) => r.status === 'failed' || r.status === 'skipped');
+    if (failed.length) throw new EngineError(`${failed.length} step(s) failed`, 'fix the cause shown above and run deploy again; it continues where it stopped');
+    // Every step succeeded: the cloud now runs with these secrets.
+    recordAppliedSecrets(ctx.deployment.configDir, ctx.deployment.passwords);
+    if (ctx.deployment.globals.enable_keystone && existsSync(join(ctx.deployment.configDir, 'clouds.yaml'))) runPostDeploy(ctx);
+    return results;
+  } finally {
+    held.release();
+  }
 }
 
 export function runPostDeploy(ctx: DeploymentContext): void {
@@ -236,7 +283,9 @@ export async function runCheck(ctx: DeploymentContext, format: 'text' | 'json'):
   for (const svc of ctx.plan.services) {
     for (const c of svc.containers) {
       const host = ctx.hosts.get(c.host)!;
-      const actual = await host.inspect(c.name);
+      const found = await host.inspect(c.name);
+      const foreign = found && found.labels[LABEL.deployment] !== ctx.deploymentId ? found.labels[LABEL.deployment] ?? 'none' : undefined;
+      const actual = foreign === undefined ? found : undefined;
       const dir = join(ctx.plan.configRoot, c.name);
       const action = decide(c, { container: actual, imageId: await host.imageId(c.spec.image), ...(await host.configState(dir)) });
       let health = actual?.health ?? '-';
@@ -247,9 +296,9 @@ export async function runCheck(ctx: DeploymentContext, format: 'text' | 'json'):
       rows.push({
         host: c.host,
         container: c.name,
-        state: actual ? (actual.running ? 'running' : `exited (${actual.exitCode})`) : 'missing',
+        state: foreign !== undefined ? `another deployment's (${foreign})` : actual ? (actual.running ? 'running' : `exited (${actual.exitCode})`) : 'missing',
         health,
-        drift: action.kind === 'none' ? '-' : `${action.kind}: ${action.reasons.join('; ')}`,
+        drift: foreign !== undefined ? '-' : action.kind === 'none' ? '-' : `${action.kind}: ${action.reasons.join('; ')}`,
       });
     }
   }
@@ -267,7 +316,7 @@ export async function runPs(ctx: DeploymentContext, format: 'text' | 'json'): Pr
   const rows: string[][] = [];
   const all: object[] = [];
   for (const [name, host] of ctx.hosts) {
-    for (const c of (await host.listManaged()).sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const c of (await host.listContainers(LABEL.deployment, ctx.deploymentId)).sort((a, b) => a.name.localeCompare(b.name))) {
       const state = c.running ? 'running' : `exited (${c.exitCode})`;
       rows.push([name, c.name, c.labels[LABEL.service] ?? '-', c.labels[LABEL.kind] ?? '-', state, c.health ?? '-', c.labels[LABEL.image] ?? '-']);
       all.push({ host: name, name: c.name, service: c.labels[LABEL.service], kind: c.labels[LABEL.kind], state, health: c.health, image: c.labels[LABEL.image] });
@@ -294,52 +343,77 @@ export async function runLogs(ctx: DeploymentContext, service: string, tail: num
   }
 }
 
-export async function runStop(ctx: DeploymentContext): Promise<void> {
-  for (const svc of [...ctx.plan.services].reverse()) {
-    await Promise.all(
-      svc.containers.map(async (c) => {
-        await ctx.hosts.get(c.host)!.stop(c.name);
-        console.log(`${c.host}: stopped ${c.name}`);
-      }),
-    );
+export async function runStop(ctx: DeploymentContext, adopt: boolean): Promise<void> {
+  await assertOwnership({ plan: ctx.plan, hosts: ctx.hosts, deploymentId: ctx.deploymentId, adopt });
+  const held = lock(ctx, 'berth stop');
+  try {
+    for (const svc of [...ctx.plan.services].reverse()) {
+      await Promise.all(
+        svc.containers.map(async (c) => {
+          await ctx.hosts.get(c.host)!.stop(c.name);
+          console.log(`${c.host}: stopped ${c.name}`);
+        }),
+      );
+    }
+  } finally {
+    held.release();
   }
 }
 
-/** Named volumes the catalog's containers use (`name:/path`, not host paths), and the log volume. */
-const dataVolumes = [
-  ...new Set([
-    ...catalog.flatMap((s) => s.containers.flatMap((c) => (c.volumes ?? []).map((v) => v.split(':')[0]!).filter((v) => !v.startsWith('/')))),
-    'kolla_logs',
-  ]),
-];
+export async function runDestroy(ctx: DeploymentContext, adopt: boolean): Promise<void> {
+  await assertOwnership({ plan: ctx.plan, hosts: ctx.hosts, deploymentId: ctx.deploymentId, adopt });
+  const held = lock(ctx, 'berth destroy');
+  try {
+    for (const [name, host] of ctx.hosts) await destroyHost(ctx, name, host, adopt);
+    forgetAppliedSecrets(ctx.deployment.configDir);
+  } finally {
+    held.release();
+  }
+  console.log(
+    [
+      'destroyed. Kept:',
+      `  ${ctx.deployment.configDir}: globals.yml, passwords.yml, the inventory, config/ overrides, deployment-id (a deploy makes the same cloud again)`,
+      "  the images (docker image ls; berth build makes them again from its cache), build logs and Tempest results under /var/log/berth",
+    ].join('\n'),
+  );
+}
 
-export async function runDestroy(ctx: DeploymentContext): Promise<void> {
-  for (const [name, host] of ctx.hosts) {
-    const managed = await host.listManaged();
-    for (const c of managed) {
-      await host.remove(c.name);
-      await host.removeDir(join(ctx.plan.configRoot, c.name));
-      console.log(`${name}: removed ${c.name}`);
+/** Everything of this deployment on one host: containers, jobs and tool runs, volumes, config, and the host setup. */
+async function destroyHost(ctx: DeploymentContext, name: string, host: Host, adopt: boolean): Promise<void> {
+  const all = await host.listAll();
+  const ours = all.filter(
+    (c) => c.labels[LABEL.deployment] === ctx.deploymentId || (adopt && c.labels[LABEL.managed] === 'true' && c.labels[LABEL.deployment] === undefined),
+  );
+  // Volumes made before deployment ids were kept are unlabelled: theirs are the ones our containers mount.
+  const mounted = new Set(ours.flatMap((c) => c.volumes));
+  for (const c of ours) {
+    await host.remove(c.name);
+    await host.removeDir(join(ctx.plan.configRoot, c.name));
+    console.log(`${name}: removed ${c.labels[LABEL.kind] === 'tool' ? 'tool container' : 'container'} ${c.name}`);
+  }
+  // Also the config of planned containers that never got created (an interrupted deploy).
+  for (const svc of ctx.plan.services) {
+    for (const c of [...svc.containers, ...svc.jobs]) if (c.host === name) await host.removeDir(join(ctx.plan.configRoot, c.name));
+  }
+  const planned = new Set(ctx.plan.volumes[name] ?? []);
+  for (const v of await host.volumes()) {
+    const owner = v.labels[LABEL.deployment];
+    const mine = owner === ctx.deploymentId || (owner === undefined && (mounted.has(v.name) || (adopt && planned.has(v.name))));
+    if (mine && (await host.removeVolume(v.name))) console.log(`${name}: removed volume ${v.name}`);
+  }
+  // Host state the services set up (namespaces, bridges, rules), enabled or not, once their containers are gone.
+  const teardown = [...ctx.plan.services.flatMap((s) => s.teardown), ...ctx.plan.retiredTeardown].filter((j) => j.host === name);
+  for (const job of teardown) {
+    if (!(await host.imageId(job.spec.image))) {
+      console.error(`${name}: ${job.name} skipped: image ${job.spec.image} is not on the host`);
+      continue;
     }
-    // Also the config of planned containers that never got created (an interrupted deploy).
-    for (const svc of ctx.plan.services) {
-      for (const c of [...svc.containers, ...svc.jobs]) if (c.host === name) await host.removeDir(join(ctx.plan.configRoot, c.name));
-    }
-    for (const v of dataVolumes) if (await host.removeVolume(v)) console.log(`${name}: removed volume ${v}`);
-    // Host state the services set up (namespaces, bridges, rules), once their containers are gone.
-    for (const job of ctx.plan.services.flatMap((s) => s.teardown).filter((j) => j.host === name)) {
-      if (!(await host.imageId(job.spec.image))) {
-        console.error(`${name}: ${job.name} skipped: image ${job.spec.image} is not on the host`);
-        continue;
-      }
-      try {
-        await runToCompletion(host, ctx.plan.configRoot, job, 5 * 60_000);
-        for (const line of (await host.logs(job.name, 'all')).split('\n')) if (/^removed /.test(line)) console.log(`${name}: ${line}`);
-      } finally {
-        await host.remove(job.name);
-        await host.removeDir(join(ctx.plan.configRoot, job.name));
-      }
+    try {
+      await runToCompletion(host, ctx.plan.configRoot, job, ctx.deploymentId, 5 * 60_000);
+      for (const line of (await host.logs(job.name, 'all')).split('\n')) if (/^removed /.test(line)) console.log(`${name}: ${line}`);
+    } finally {
+      await host.remove(job.name);
+      await host.removeDir(join(ctx.plan.configRoot, job.name));
     }
   }
-  console.log('destroyed; globals.yml, passwords.yml, the inventory and config/ overrides are kept');
 }

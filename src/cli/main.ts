@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { registerDeployCommands, runDeploy, runGenpwd, runInit, runPostDeploy, runPrechecks } from './deploy-commands.js';
-import { loadContext } from './deployment-context.js';
+import { loadContext } from '../deployment/context.js';
 import { buildImages, imageRoots } from '../build/builder.js';
 import { formatTree, loadImageTree, selectImages } from '../build/image-tree.js';
 import { pushImages } from '../build/push.js';
@@ -73,7 +73,7 @@ program
     step('prechecks');
     await runPrechecks(ctx);
     step('deploy');
-    await runDeploy(ctx, format, false);
+    await runDeploy(ctx, format, { dryRun: false, command: 'up' });
     step('post-deploy');
     runPostDeploy(ctx);
     const clouds = join(configDir, 'clouds.yaml');

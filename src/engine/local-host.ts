@@ -1,25 +1,16 @@
-// A deploy target: its Docker Engine and its files. Only the local host exists for now; a remote
-// one (SSH, the Docker API tunnelled through it) implements the same interface.
+// The local host: this machine's Docker socket and files.
 import { mkdir, readdir, readFile, rm, writeFile, chmod, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { PassThrough } from 'node:stream';
 import type { ContainerSpec } from '../plan/types.js';
-import { LABEL } from '../plan/types.js';
 import { Engine, EngineError } from './docker.js';
+import type { ActualContainer, ActualVolume, ContainerSummary, Host, ToolRun } from './host.js';
 
-export interface ActualContainer {
-  id: string;
-  name: string;
-  labels: Record<string, string>;
-  imageId: string;
-  running: boolean;
-  exitCode: number;
-  startedAt: string;
-  health?: string;
-}
+/** berth's own bookkeeping in a config directory (what was applied live to the running container). */
+const MARKER = '.applied';
 
-export class LocalHost {
+export class LocalHost implements Host {
   readonly engine: Engine;
 
   constructor(
@@ -33,8 +24,21 @@ export class LocalHost {
     return this.engine.docker;
   }
 
-  async listManaged(): Promise<ActualContainer[]> {
-    const list = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.managed}=true`] } });
+  ping(): Promise<string> {
+    return this.engine.ping();
+  }
+
+  async listAll(): Promise<ContainerSummary[]> {
+    const list = await this.docker.listContainers({ all: true });
+    return list.map((c) => ({
+      name: (c.Names[0] ?? c.Id).replace(/^\//, ''),
+      labels: c.Labels ?? {},
+      volumes: (c.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Name).map((m) => m.Name!),
+    }));
+  }
+
+  async listContainers(label: string, value?: string): Promise<ActualContainer[]> {
+    const list = await this.docker.listContainers({ all: true, filters: { label: [value === undefined ? label : `${label}=${value}`] } });
     return Promise.all(list.map((c) => this.inspect(c.Id))).then((all) => all.filter((c): c is ActualContainer => c !== undefined));
   }
 
@@ -46,11 +50,15 @@ export class LocalHost {
         name: i.Name.replace(/^\//, ''),
         labels: i.Config.Labels ?? {},
         imageId: i.Image,
+        status: i.State.Status,
         // A crash-looping container reports Running between restarts; it is not running for us.
         running: i.State.Running && !i.State.Restarting,
         exitCode: i.State.ExitCode,
         startedAt: i.State.StartedAt,
+        // Docker's zero time: the container never finished (or never started).
+        ...(i.State.FinishedAt && !i.State.FinishedAt.startsWith('0001-') ? { finishedAt: i.State.FinishedAt } : {}),
         health: i.State.Health?.Status,
+        volumes: (i.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Name).map((m) => m.Name!),
       };
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 404) return undefined;
@@ -126,29 +134,38 @@ export class LocalHost {
     }
   }
 
-  /** Runs a command in a throwaway container (host network) and returns its exit code and output. */
-  async runTool(
-    image: string,
-    cmd: string[] | undefined,
-    binds: string[],
-    opts: { env?: Record<string, string>; timeoutMs?: number } = {},
-  ): Promise<{ code: number; output: string }> {
+  async runTool(run: ToolRun): Promise<{ code: number; output: string }> {
     const name = `berth_tool_${process.pid}_${Date.now()}`;
     await this.docker.createContainer({
       name,
-      Image: image,
-      // Without a command the image's own entrypoint runs (kolla_start and its config.json).
-      ...(cmd ? { Cmd: cmd, Entrypoint: [] } : {}),
-      Env: Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${v}`),
-      HostConfig: { NetworkMode: 'host', Binds: binds },
+      Image: run.image,
+      ...(run.cmd ? { Cmd: run.cmd, Entrypoint: [] } : {}),
+      Env: Object.entries(run.env ?? {}).map(([k, v]) => `${k}=${v}`),
+      Labels: run.labels,
+      HostConfig: { NetworkMode: 'host', Binds: run.binds },
     });
     try {
       await this.start(name);
-      const code = await this.wait(name, opts.timeoutMs ?? 10 * 60_000);
+      const code = await this.wait(name, run.timeoutMs ?? 10 * 60_000);
       return { code, output: await this.logs(name, 'all') };
     } finally {
       await this.remove(name);
     }
+  }
+
+  async volumes(): Promise<ActualVolume[]> {
+    const list = await this.docker.listVolumes();
+    return (list.Volumes ?? []).map((v) => ({ name: v.Name, labels: v.Labels ?? {} }));
+  }
+
+  async ensureVolume(name: string, labels: Record<string, string>): Promise<void> {
+    try {
+      await this.docker.getVolume(name).inspect();
+      return;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+    }
+    await this.docker.createVolume({ Name: name, Labels: labels });
   }
 
   /** Waits for a one-shot container to exit; returns its exit code. */
@@ -178,12 +195,10 @@ export class LocalHost {
     return { code: info.ExitCode ?? -1, output: Buffer.concat(chunks).toString('utf8') };
   }
 
-  // ---- files: config directories are root-owned, 0700, files 0600 (they hold secrets).
-
   async readDir(dir: string): Promise<Record<string, string> | undefined> {
     let names: string[];
     try {
-      names = await readdir(dir);
+      names = (await readdir(dir)).filter((n) => !n.startsWith('.'));
     } catch {
       return undefined;
     }
@@ -192,7 +207,7 @@ export class LocalHost {
     return files;
   }
 
-  /** Makes dir hold exactly `files`; returns whether anything changed. Writes are atomic renames. */
+  /** Writes are atomic renames. */
   async syncDir(dir: string, files: Record<string, string>): Promise<boolean> {
     const current = (await this.readDir(dir)) ?? {};
     let changed = false;
@@ -214,16 +229,22 @@ export class LocalHost {
     return changed;
   }
 
-  /** A container's config directory as decide() reads it: the files, and when they were written. */
-  async configState(dir: string): Promise<{ files?: Record<string, string>; filesWrittenAt?: number }> {
-    return { files: await this.readDir(dir), filesWrittenAt: await this.dirWrittenAt(dir) };
+  async configState(dir: string): Promise<{ files?: Record<string, string>; filesWrittenAt?: number; marker?: string }> {
+    const marker = await readFile(join(dir, MARKER), 'utf8').catch(() => undefined);
+    return { files: await this.readDir(dir), filesWrittenAt: await this.dirWrittenAt(dir), ...(marker !== undefined ? { marker } : {}) };
+  }
+
+  async writeMarker(dir: string, text: string): Promise<void> {
+    const tmp = join(dir, `${MARKER}.tmp`);
+    await writeFile(tmp, text, { mode: 0o600 });
+    await rename(tmp, join(dir, MARKER));
   }
 
   /** Newest modification time of the files in dir (ms), or undefined when there is none. */
-  async dirWrittenAt(dir: string): Promise<number | undefined> {
+  private async dirWrittenAt(dir: string): Promise<number | undefined> {
     let newest: number | undefined;
     try {
-      for (const n of await readdir(dir)) {
+      for (const n of (await readdir(dir)).filter((name) => !name.startsWith('.'))) {
         const m = (await stat(join(dir, n))).mtimeMs;
         newest = newest === undefined ? m : Math.max(newest, m);
       }

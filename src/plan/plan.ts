@@ -92,6 +92,7 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
         const def = resolveStrings(template, context);
         const files = renderFiles(svc, def, host, context, input.overrides);
         const spec = containerSpec(def, deployment, imageRef(input.images, def.image), 'COPY_ALWAYS');
+        const live = liveFiles(def);
         containers.push({
           host,
           service: svc.name,
@@ -100,6 +101,7 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
           files,
           specHash: hashOf(spec),
           configHash: hashOf(files),
+          ...(live ? { liveFiles: live } : {}),
           ...(def.after ? { after: def.after } : {}),
           address: addressOf.get(host)!,
           ports: (def.ports ?? []).map(Number),
@@ -125,7 +127,35 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
     }
     if (containers.length || jobs.length) services.push({ service: svc.name, dependsOn: svc.dependsOn, containers, jobs, teardown });
   }
-  return { services, hosts: deployment.hosts.map((h) => h.name), configRoot: g.node_config_directory, identityUrl: shared.identity_url };
+  // Host setup of services that are off: undone where they would run (they may have run before).
+  const retiredTeardown = catalog
+    .filter((svc) => svc.hostSetup && !enabled.includes(svc))
+    .flatMap((svc) => {
+      const hosts = new Set(svc.containers.filter((c) => svc.hostSetup!.containers.includes(c.name)).flatMap((c) => hostsFor(svc, c)));
+      return [...hosts].map((host) => hostJob(svc, 'teardown', host, hostContext(host), deployment, input.images));
+    });
+  const volumes: Record<string, string[]> = {};
+  for (const s of services) {
+    for (const c of [...s.containers, ...s.jobs]) {
+      const named = c.spec.volumes.map((v) => v.split(':')[0]!).filter((v) => !v.startsWith('/'));
+      volumes[c.host] = [...new Set([...(volumes[c.host] ?? []), ...named])].sort();
+    }
+  }
+  return {
+    services,
+    hosts: deployment.hosts.map((h) => h.name),
+    configRoot: g.node_config_directory,
+    identityUrl: shared.identity_url,
+    retiredTeardown,
+    volumes,
+  };
+}
+
+/** The files of a container whose change needs no restart, and what applies them instead. */
+function liveFiles(def: ContainerDef): DesiredContainer['liveFiles'] {
+  const live = def.configFiles.filter((f) => f.onChange !== undefined && f.onChange !== 'restart');
+  if (!live.length) return undefined;
+  return Object.fromEntries(live.map((f) => [posix.basename(f.template).replace(/\.j2$/, ''), f.onChange as 'nothing' | { exec: string; user?: string }]));
 }
 
 /** Whether a container's `when` holds for these globals (no `when`: always). */

@@ -25,6 +25,8 @@ export interface DesiredContainer {
   files: Record<string, string>;
   specHash: string;
   configHash: string;
+  /** Files whose change needs no restart: nothing, or a command that applies it live (see FileChangeAction). */
+  liveFiles?: Record<string, 'nothing' | { exec: string; user?: string }>;
   /** Containers of the same service (on any host) that must be healthy before this one starts. */
   after?: string[];
   /** Address and TCP ports it listens on, for prechecks. */
@@ -54,6 +56,14 @@ export interface ServicePlan {
   teardown: DesiredJob[];
 }
 
+/** What rotating one changed secret does, for `berth plan`. */
+export interface SecretRotation {
+  key: string;
+  how: string;
+  /** Set for a secret berth cannot rotate: why, and what the operator should do. */
+  refused?: { why: string; hint: string };
+}
+
 export interface Plan {
   /** Services in dependency order. */
   services: ServicePlan[];
@@ -62,6 +72,13 @@ export interface Plan {
   configRoot: string;
   /** Keystone's public URL, for clouds.yaml and Tempest. */
   identityUrl: string;
+  /**
+   * Teardown jobs of services with host setup that are not enabled, on the hosts they would run
+   * on: a deploy runs one where the service's containers are being removed, destroy runs them all.
+   */
+  retiredTeardown: DesiredJob[];
+  /** Named volumes each host's containers and jobs use (made with the deployment's labels before them). */
+  volumes: Record<string, string[]>;
 }
 
 export const LABEL = {
@@ -74,4 +91,9 @@ export const LABEL = {
   specHash: 'berth.spec-hash',
   configHash: 'berth.config-hash',
   inputsHash: 'berth.inputs-hash',
+  /** The deployment's id (config dir's deployment-id): whose object this is. */
+  deployment: 'berth.deployment',
 } as const;
+
+/** Kinds (`berth.kind`): service containers, one-shot jobs, and tool runs (toolbox, tempest). */
+export type ObjectKind = 'container' | 'job' | 'tool' | 'volume';

@@ -3,10 +3,12 @@
 // its 'after' jobs. Everything it does is derived from the plan and what the hosts report, so a
 // deploy killed at any point is finished by running deploy again.
 import { posix } from 'node:path';
-import type { LocalHost, ActualContainer } from '../engine/host.js';
+import { InputError } from '../config/errors.js';
+import type { ActualContainer, ActualVolume, Host } from '../engine/host.js';
 import { canonicalJson } from '../plan/plan.js';
 import { LABEL, type DesiredContainer, type DesiredJob, type Plan, type ServicePlan } from '../plan/types.js';
-import { decide, type ContainerAction } from './diff.js';
+import { appliedMarker, decide, type ContainerAction } from './diff.js';
+import { describeConflicts, ownershipConflicts } from './ownership.js';
 
 export type StepStatus = 'ok' | 'changed' | 'failed' | 'skipped';
 
@@ -27,7 +29,11 @@ export type DeployEvent =
 
 export interface DeployOptions {
   plan: Plan;
-  hosts: Map<string, LocalHost>;
+  hosts: Map<string, Host>;
+  /** This deployment's id: what it makes carries it, and what carries another is never touched. */
+  deploymentId: string;
+  /** Take over berth objects that carry no deployment id (made by a berth before ids existed). */
+  adopt?: boolean;
   dryRun?: boolean;
   onEvent?: (ev: DeployEvent) => void;
   healthTimeoutMs?: number;
@@ -35,7 +41,9 @@ export interface DeployOptions {
 }
 
 interface HostView {
+  /** This deployment's containers and jobs (and, with --adopt, berth's unlabelled ones). */
   containers: Map<string, ActualContainer>;
+  volumes: ActualVolume[];
   imageIds: Map<string, string | undefined>;
 }
 
@@ -48,16 +56,8 @@ export async function deploy(opts: DeployOptions): Promise<StepResult[]> {
     return r;
   };
 
-  // One read of each host's managed containers; the rest of the run works from it.
-  const views = new Map<string, HostView>();
-  await Promise.all(
-    plan.hosts.map(async (name) => {
-      const host = opts.hosts.get(name)!;
-      const list = await host.listManaged();
-      views.set(name, { containers: new Map(list.map((c) => [c.name, c])), imageIds: new Map() });
-    }),
-  );
-
+  const views = await readHosts(opts);
+  if (!opts.dryRun) await ensureVolumes(opts, views);
   await removeUndesired(opts, views, emitEnd);
 
   // Services run as soon as everything they depend on succeeded.
@@ -125,7 +125,12 @@ async function converge(
   let action: ContainerAction = { kind: 'none' };
   try {
     const container = view.containers.get(desired.name);
-    action = decide(desired, { container, imageId: await imageIdOf(host, view, desired.spec.image), ...(await host.configState(dir)) });
+    action = decide(desired, {
+      container,
+      imageId: await imageIdOf(host, view, desired.spec.image),
+      ...(await host.configState(dir)),
+      ...(container ? { labelledOurs: container.labels[LABEL.deployment] === opts.deploymentId } : {}),
+    });
     if (action.kind === 'none') {
       if (!opts.dryRun && container?.health !== 'healthy') await waitHealthy(host, desired, opts.healthTimeoutMs);
       return emitEnd({ host: desired.host, target: desired.name, action: 'none', status: 'ok', reasons: [], durationMs: Date.now() - t0 });
@@ -138,8 +143,14 @@ async function converge(
       await host.syncDir(dir, desired.files);
       if (action.kind === 'recreate') await host.remove(desired.name);
       if (action.kind === 'create' || action.kind === 'recreate') {
-        await host.create(desired.name, desired.spec, containerLabels(desired));
+        await host.create(desired.name, desired.spec, containerLabels(desired, opts.deploymentId));
         await host.start(desired.name);
+      } else if (action.kind === 'apply') {
+        for (const cmd of action.commands) {
+          const r = await host.exec(desired.name, ['sh', '-c', cmd.exec], cmd.user);
+          if (r.code !== 0) throw new Error(`applying the new configuration failed (exit ${r.code}): ${r.output.trim().split('\n').slice(-10).join('\n    ')}`);
+        }
+        await host.writeMarker(dir, appliedMarker(container!, desired.configHash));
       } else if (action.kind === 'restart') {
         await host.restart(desired.name);
       } else {
@@ -171,7 +182,10 @@ async function runJob(
   const view = views.get(job.host)!;
   const t0 = Date.now();
   let previous = view.containers.get(job.name);
-  const sameInputs = previous?.labels[LABEL.inputsHash] === job.inputsHash;
+  const imageId = await imageIdOf(host, view, job.spec.image);
+  // The image counts by its ID: a rebuilt image under the same tag (an upgrade) reruns db sync.
+  const sameInputs =
+    previous?.labels[LABEL.inputsHash] === job.inputsHash && previous.labels[LABEL.deployment] === opts.deploymentId && previous.imageId === imageId;
   // Still running from a deploy that was killed: let it finish rather than kill it halfway
   // (a bootstrap interrupted mid-way can leave a volume half made).
   if (previous?.running && sameInputs && !opts.dryRun) {
@@ -180,19 +194,30 @@ async function runJob(
   }
   // Host setup (mounts, interfaces) is forgotten by a reboot: the containers it serves being down says so.
   const down = (job.whileDown ?? []).filter((n) => !view.containers.get(n)?.running);
-  if (previous && !previous.running && previous.exitCode === 0 && sameInputs && down.length === 0) {
+  // Done = ran to the end with status 0. A container created but never started (a deploy killed
+  // between the two) also reports exit code 0; it has no finish time.
+  const succeeded = previous !== undefined && previous.status === 'exited' && previous.finishedAt !== undefined && previous.exitCode === 0;
+  if (succeeded && sameInputs && down.length === 0) {
     return emitEnd({ host: job.host, target: job.name, action: 'none', status: 'ok', reasons: [], durationMs: Date.now() - t0 });
   }
   const reasons = [
-    !previous ? 'never ran' : !sameInputs ? 'inputs changed' : previous.exitCode !== 0 ? 'last run did not succeed' : `${down.join(', ')} not running`,
+    !previous
+      ? 'never ran'
+      : previous.labels[LABEL.inputsHash] !== job.inputsHash
+        ? 'inputs changed'
+        : previous.labels[LABEL.deployment] !== opts.deploymentId
+          ? 'adopted: runs again under this deployment'
+          : previous.imageId !== imageId
+            ? `image ${job.spec.image} was rebuilt or pulled`
+            : !succeeded
+              ? previous.finishedAt === undefined ? 'never finished' : 'last run did not succeed'
+              : `${down.join(', ')} not running`,
   ];
   opts.onEvent?.({ type: 'step-start', host: job.host, target: job.name, action: 'run', reasons });
   if (opts.dryRun) return emitEnd({ host: job.host, target: job.name, action: 'run', status: 'changed', reasons, durationMs: 0 });
   try {
-    if (!(await imageIdOf(host, view, job.spec.image))) {
-      throw new Error(`image ${job.spec.image} is not on host ${job.host}; run berth build (or pull)`);
-    }
-    await runToCompletion(host, opts.plan.configRoot, job, opts.jobTimeoutMs);
+    if (!imageId) throw new Error(`image ${job.spec.image} is not on host ${job.host}; run berth build (or pull)`);
+    await runToCompletion(host, opts.plan.configRoot, job, opts.deploymentId, opts.jobTimeoutMs);
     return emitEnd({ host: job.host, target: job.name, action: 'run', status: 'changed', reasons, durationMs: Date.now() - t0 });
   } catch (err) {
     return emitEnd({ host: job.host, target: job.name, action: 'run', status: 'failed', reasons, durationMs: Date.now() - t0, error: (err as Error).message });
@@ -200,10 +225,11 @@ async function runJob(
 }
 
 /** Runs a job's container from scratch and waits for it; a non-zero exit throws with its last output. */
-export async function runToCompletion(host: LocalHost, configRoot: string, job: DesiredJob, timeoutMs = 15 * 60_000): Promise<void> {
+export async function runToCompletion(host: Host, configRoot: string, job: DesiredJob, deploymentId: string, timeoutMs = 15 * 60_000): Promise<void> {
   await host.remove(job.name);
   await host.syncDir(posix.join(configRoot, job.name), job.files);
   await host.create(job.name, job.spec, {
+    [LABEL.deployment]: deploymentId,
     [LABEL.managed]: 'true',
     [LABEL.kind]: 'job',
     [LABEL.service]: job.service,
@@ -219,35 +245,126 @@ export async function runToCompletion(host: LocalHost, configRoot: string, job: 
   }
 }
 
-/** Containers berth manages that the plan no longer has: their service was disabled or removed. */
+/**
+ * For stop and destroy: stops with exit 2, before any change, when a host holds another
+ * deployment's objects (or berth objects without an id, unless adopt says they are ours).
+ */
+export async function assertOwnership(opts: Pick<DeployOptions, 'plan' | 'hosts' | 'deploymentId' | 'adopt'>): Promise<void> {
+  await readHosts({ ...opts, inspect: false });
+}
+
+/**
+ * One read of each host: every container (for ownership), this deployment's in detail, and the
+ * volumes. A host holding another deployment's objects stops the whole run here, before any change.
+ */
+async function readHosts(opts: Pick<DeployOptions, 'plan' | 'hosts' | 'deploymentId' | 'adopt'> & { inspect?: boolean }): Promise<Map<string, HostView>> {
+  const views = new Map<string, HostView>();
+  const conflicts = (
+    await Promise.all(
+      opts.plan.hosts.map(async (name) => {
+        const host = opts.hosts.get(name)!;
+        const [all, volumes] = await Promise.all([host.listAll(), host.volumes()]);
+        const planned = new Set(opts.plan.services.flatMap((s) => [...s.containers, ...s.jobs]).filter((c) => c.host === name).map((c) => c.name));
+        const found = ownershipConflicts(
+          { host: name, containers: all, volumes, plannedNames: planned, plannedVolumes: opts.plan.volumes[name] ?? [] },
+          opts.deploymentId,
+          opts.adopt ?? false,
+        );
+        const mine = all.filter(
+          (c) => c.labels[LABEL.managed] === 'true' && (c.labels[LABEL.deployment] === opts.deploymentId || (opts.adopt && c.labels[LABEL.deployment] === undefined)),
+        );
+        const inspected =
+          opts.inspect === false ? [] : (await Promise.all(mine.map((c) => host.inspect(c.name)))).filter((c): c is ActualContainer => c !== undefined);
+        views.set(name, { containers: new Map(inspected.map((c) => [c.name, c])), volumes, imageIds: new Map() });
+        return found;
+      }),
+    )
+  ).flat();
+  if (conflicts.length) {
+    const { message, hint } = describeConflicts(conflicts, opts.deploymentId);
+    throw new InputError(message, hint);
+  }
+  return views;
+}
+
+/** The plan's named volumes, made with the deployment's labels before any container mounts them (Docker would make them unlabelled). */
+async function ensureVolumes(opts: DeployOptions, views: Map<string, HostView>): Promise<void> {
+  for (const [name, view] of views) {
+    const present = new Set(view.volumes.map((v) => v.name));
+    for (const v of opts.plan.volumes[name] ?? []) {
+      if (!present.has(v)) await opts.hosts.get(name)!.ensureVolume(v, { [LABEL.deployment]: opts.deploymentId, [LABEL.kind]: 'volume' });
+    }
+  }
+}
+
+/**
+ * This deployment's containers that the plan no longer has (their service was disabled or
+ * removed). A service's host setup is undone once its containers are gone; its setup job's
+ * container goes last, so a run killed before the teardown finished does it again. Volumes stay.
+ */
 async function removeUndesired(
   opts: DeployOptions,
   views: Map<string, HostView>,
   emitEnd: (r: StepResult) => StepResult,
 ): Promise<void> {
   for (const [hostName, view] of views) {
+    const host = opts.hosts.get(hostName)!;
     const wanted = new Set<string>();
     for (const s of opts.plan.services) {
       for (const c of s.containers) if (c.host === hostName) wanted.add(c.name);
       for (const j of s.jobs) if (j.host === hostName) wanted.add(j.name);
     }
-    for (const c of view.containers.values()) {
-      if (wanted.has(c.name)) continue;
+    const undesired = [...view.containers.values()].filter((c) => !wanted.has(c.name));
+    const teardowns = opts.plan.retiredTeardown.filter((t) => t.host === hostName && undesired.some((c) => c.labels[LABEL.service] === t.service));
+    const setupJobs = new Set(teardowns.map((t) => t.name.replace(/_teardown$/, '_setup')));
+    const kept = new Set<string>();
+    const remove = async (c: ActualContainer): Promise<void> => {
       const t0 = Date.now();
       const reasons = [`service ${c.labels[LABEL.service] ?? '?'} is not enabled here`];
       opts.onEvent?.({ type: 'step-start', host: hostName, target: c.name, action: 'remove', reasons });
       if (!opts.dryRun) {
-        const host = opts.hosts.get(hostName)!;
         await host.remove(c.name);
         await host.removeDir(posix.join(opts.plan.configRoot, c.name));
       }
+      for (const v of c.volumes) if (!(opts.plan.volumes[hostName] ?? []).includes(v)) kept.add(v);
       emitEnd({ host: hostName, target: c.name, action: 'remove', status: 'changed', reasons, durationMs: Date.now() - t0 });
+    };
+    for (const c of undesired.filter((x) => !setupJobs.has(x.name))) await remove(c);
+    for (const job of teardowns) {
+      const t0 = Date.now();
+      const reasons = [`service ${job.service} is not enabled here: undo its host setup`];
+      opts.onEvent?.({ type: 'step-start', host: hostName, target: job.name, action: 'run', reasons });
+      if (opts.dryRun) {
+        emitEnd({ host: hostName, target: job.name, action: 'run', status: 'changed', reasons, durationMs: 0 });
+        continue;
+      }
+      try {
+        await runToCompletion(host, opts.plan.configRoot, job, opts.deploymentId, 5 * 60_000);
+        await host.remove(job.name);
+        await host.removeDir(posix.join(opts.plan.configRoot, job.name));
+        emitEnd({ host: hostName, target: job.name, action: 'run', status: 'changed', reasons, durationMs: Date.now() - t0 });
+      } catch (err) {
+        emitEnd({ host: hostName, target: job.name, action: 'run', status: 'failed', reasons, durationMs: Date.now() - t0, error: (err as Error).message });
+        continue;
+      }
+      for (const c of undesired.filter((x) => x.name === job.name.replace(/_teardown$/, '_setup'))) await remove(c);
+    }
+    for (const v of kept) {
+      emitEnd({
+        host: hostName,
+        target: `volume ${v}`,
+        action: 'keep',
+        status: 'ok',
+        reasons: ['data of a service that is no longer enabled: kept; berth destroy (or docker volume rm) removes it'],
+        durationMs: 0,
+      });
     }
   }
 }
 
-function containerLabels(c: DesiredContainer): Record<string, string> {
+function containerLabels(c: DesiredContainer, deploymentId: string): Record<string, string> {
   return {
+    [LABEL.deployment]: deploymentId,
     [LABEL.managed]: 'true',
     [LABEL.kind]: 'container',
     [LABEL.service]: c.service,
@@ -259,7 +376,7 @@ function containerLabels(c: DesiredContainer): Record<string, string> {
   };
 }
 
-async function imageIdOf(host: LocalHost, view: HostView, ref: string): Promise<string | undefined> {
+async function imageIdOf(host: Host, view: HostView, ref: string): Promise<string | undefined> {
   if (!view.imageIds.has(ref)) view.imageIds.set(ref, await host.imageId(ref));
   return view.imageIds.get(ref);
 }
@@ -268,7 +385,7 @@ async function imageIdOf(host: LocalHost, view: HostView, ref: string): Promise<
  * Runs the container's own healthcheck until it passes, instead of waiting for Docker's interval:
  * dependants start the moment a service is ready.
  */
-export async function waitHealthy(host: LocalHost, c: DesiredContainer, timeoutMs = 300_000): Promise<void> {
+export async function waitHealthy(host: Host, c: DesiredContainer, timeoutMs = 300_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const state = await host.inspect(c.name);

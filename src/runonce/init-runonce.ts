@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { imageRef } from '../config/build-config.js';
 import { InputError } from '../config/errors.js';
 import { EngineError } from '../engine/docker.js';
-import type { DeploymentContext } from '../cli/deployment-context.js';
+import { toolHost, type DeploymentContext } from '../deployment/context.js';
 import { renderTemplate } from '../plan/templates.js';
 import { bootDisk } from './boot-disk.js';
 import { demoKeypair, publicKeyOfPem } from './keypair.js';
@@ -66,12 +66,12 @@ export async function initRunonce(ctx: DeploymentContext, print: (line: string) 
       network: g.enable_neutron ? demoNetworks : null,
     };
     writeFileSync(join(work, 'runonce.json'), JSON.stringify(spec), { mode: 0o600 });
-    const host = [...ctx.hosts.values()][0]!;
-    const result = await host.runTool(
-      imageRef(ctx.build, 'toolbox'),
-      ['python3', '/runonce/runonce.py'],
-      [`${work}:/runonce:ro`, `${clouds}:/etc/openstack/clouds.yaml:ro`],
-    );
+    const result = await toolHost(ctx).runTool({
+      image: imageRef(ctx.build, 'toolbox'),
+      cmd: ['python3', '/runonce/runonce.py'],
+      binds: [`${work}:/runonce:ro`, `${clouds}:/etc/openstack/clouds.yaml:ro`],
+      labels: ctx.toolLabels,
+    });
     for (const line of result.output.trim().split('\n')) if (line) print(line);
     if (result.code !== 0) throw new EngineError(`init-runonce failed (exit ${result.code}); its output is above`);
   } finally {

@@ -1,6 +1,7 @@
 // berth tempest: runs Tempest (Debian's package, in its own image) against the deployed cloud with
 // a tempest.conf written from the deployment: which services exist, the admin credentials, and the
-// demo image and flavor of init-runonce when Nova is there. Output and subunit results are kept.
+// demo image and flavor of init-runonce when Nova is there. Tests are selected like Tempest's own
+// run (smoke, full, or a regex), exclusions always apply; redacted output and subunit results are kept.
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,14 +10,124 @@ import { serviceUsers } from '../build/users.js';
 import { imageRef } from '../config/build-config.js';
 import { InputError } from '../config/errors.js';
 import { EngineError } from '../engine/docker.js';
-import type { DeploymentContext } from '../cli/deployment-context.js';
+import { toolHost, type DeploymentContext } from '../deployment/context.js';
 import { renderTemplate } from '../plan/templates.js';
 import { demoNetworks } from '../runonce/init-runonce.js';
+import { DeployReporter } from '../ui/deploy-report.js';
 
 export const excludeListPath = fileURLToPath(new URL('../../tempest/exclude-list.txt', import.meta.url));
 
 /** Smoke tests of the services the issue names; Tempest skips those of absent services itself. */
-export const defaultSelection = "--regex '^tempest\\.api\\.(identity|image|compute|network)\\..*\\[.*\\bsmoke\\b.*\\]'";
+export const smokeRegex = '^tempest\\.api\\.(identity|image|compute|network)\\..*\\[.*\\bsmoke\\b.*\\]';
+
+/** Which tests run: like Tempest's own `--smoke`, a full run, or the operator's `--regex`. */
+export type Selection = { kind: 'smoke' } | { kind: 'full' } | { kind: 'regex'; regex: string };
+
+export const maxRegexLength = 1000;
+
+/** The command line's choice of tests. */
+export interface SelectionOptions {
+  smoke?: boolean;
+  full?: boolean;
+  regex?: string;
+}
+
+/** --smoke, --full or --regex: at most one, smoke when none. */
+export function resolveSelection(o: SelectionOptions): Selection {
+  const given = [o.smoke && '--smoke', o.full && '--full', o.regex !== undefined && '--regex'].filter((x): x is string => typeof x === 'string');
+  if (given.length > 1) throw new InputError(`${given.join(' and ')} given: choose one selection`, 'berth tempest [--smoke | --full | --regex REGEX]');
+  if (o.regex !== undefined) return { kind: 'regex', regex: validateRegex(o.regex) };
+  return o.full ? { kind: 'full' } : { kind: 'smoke' };
+}
+
+/**
+ * The operator's regex, checked before any container starts. It reaches `tempest run` as one
+ * argument read from a file, so only what would break that file or the regex itself is refused.
+ */
+export function validateRegex(regex: string): string {
+  const hint = 'a Python regular expression over test ids, as `tempest run --regex` takes it, e.g. ^tempest\\.api\\.identity\\.';
+  if (regex === '') throw new InputError('--regex is empty', hint);
+  if (regex.length > maxRegexLength) throw new InputError(`--regex is ${regex.length} characters long; at most ${maxRegexLength}`, hint);
+  if (/[\n\r\0]/.test(regex)) throw new InputError('--regex holds a newline or NUL character', hint);
+  // JS and Python regex syntax mostly agree; Python's named groups and leading global flags are
+  // spelled the JS way first so that valid Python is not refused for them.
+  const asJs = regex
+    .replace(/^\(\?[aiLmsux]+\)/, '')
+    .replace(/\(\?P</g, '(?<')
+    .replace(/\(\?P=(\w+)\)/g, '\\k<$1>');
+  try {
+    new RegExp(asJs);
+  } catch (err) {
+    throw new InputError(`--regex is not a valid regular expression: ${(err as Error).message}`, hint);
+  }
+  return regex;
+}
+
+/** The API suites Tempest has in tree, by the switch that deploys their service (heat's are in a plugin). */
+const apiSuites: [suite: string, enabled: string | undefined][] = [
+  ['identity', undefined],
+  ['image', 'enable_glance'],
+  ['compute', 'enable_nova'],
+  ['network', 'enable_neutron'],
+];
+
+/**
+ * The regex `tempest run` gets. Full: every test of the deployed services' API suites and the
+ * scenario suite, whose tests skip themselves when a service they need is absent.
+ */
+export function selectionRegex(sel: Selection, globals: Record<string, unknown>): string {
+  if (sel.kind === 'regex') return sel.regex;
+  if (sel.kind === 'smoke') return smokeRegex;
+  const apis = apiSuites.filter(([, key]) => key === undefined || globals[key] === true).map(([suite]) => suite);
+  return `^tempest\\.(api\\.(${apis.join('|')})|scenario)\\.`;
+}
+
+/** How a selection is named to the operator. */
+export function describeSelection(sel: Selection): string {
+  return sel.kind === 'regex' ? `--regex ${sel.regex}` : `--${sel.kind}`;
+}
+
+/** The patterns of an exclude list that apply: neither blank nor comments. */
+export function exclusions(list: string): string[] {
+  return list.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+}
+
+/**
+ * The files kolla_set_configs puts in /etc/tempest (all 0600, owned by tempest) and its config.json.
+ * The regex goes in a file of its own, read by run.sh into one argument: never into shell text.
+ */
+export function runFiles(inputs: { tempestConf: string; excludeList: string; regex: string }): Record<string, string> {
+  const files: Record<string, string> = {
+    'tempest.conf': inputs.tempestConf,
+    'exclude-list.txt': inputs.excludeList,
+    selection: inputs.regex,
+    'run.sh': renderTemplate('shared/tempest-run.sh.j2', {}),
+  };
+  const configFiles = Object.keys(files).map((f) => ({
+    source: `/var/lib/kolla/config_files/${f}`,
+    dest: `/etc/tempest/${f}`,
+    owner: 'tempest',
+    perm: '0600',
+  }));
+  files['config.json'] = JSON.stringify({ command: 'sh /etc/tempest/run.sh', config_files: configFiles, permissions: [] });
+  return files;
+}
+
+/** Text with every secret of the deployment masked, as the deploy output masks them. */
+export function redactSecrets(text: string, secrets: string[]): string {
+  return new DeployReporter('text', secrets).redact(text);
+}
+
+/** Tempest's totals from its output, and the exclusions that applied with where their reasons are. */
+export function summarize(output: string, excluded: string[]): string {
+  const totals = output.split('\n').filter((l) => /^(Totals|=+|\s*- (Passed|Skipped|Failed|Expected Fail|Unexpected Success)|Sum of execute time|\{\d+\} )/.test(l));
+  const n = excluded.length;
+  return [
+    ...totals,
+    `excluded (reasons in tempest/exclude-list.txt): ${n === 0 ? 'none' : `${n} pattern${n === 1 ? '' : 's'}`}`,
+    ...excluded.map((e) => `  ${e}`),
+  ].join('\n');
+}
 
 export interface TempestResult {
   code: number;
@@ -24,9 +135,14 @@ export interface TempestResult {
   summary: string;
 }
 
-export async function runTempest(ctx: DeploymentContext, resultsRoot: string, print: (line: string) => void): Promise<TempestResult> {
+export async function runTempest(
+  ctx: DeploymentContext,
+  resultsRoot: string,
+  options: SelectionOptions,
+  print: (line: string) => void,
+): Promise<TempestResult> {
+  const selection = resolveSelection(options);
   const g = ctx.deployment.globals;
-  const host = [...ctx.hosts.values()][0]!;
   if (!g.enable_keystone) throw new InputError('keystone is not enabled: there is no cloud to test');
 
   const lookup = demoLookup(ctx);
@@ -45,8 +161,9 @@ export async function runTempest(ctx: DeploymentContext, resultsRoot: string, pr
   const resultsDir = join(resultsRoot, new Date().toISOString().replace(/[:.]/g, '-'));
   try {
     chmodSync(work, 0o700);
-    const files: Record<string, string> = {
-      'tempest.conf': renderTemplate('shared/tempest.conf.j2', {
+    const excludeText = excludeList(readFileSync(excludeListPath, 'utf8'), g);
+    const files = runFiles({
+      tempestConf: renderTemplate('shared/tempest.conf.j2', {
         globals: g,
         passwords: ctx.deployment.passwords,
         identity_url: ctx.plan.identityUrl,
@@ -62,34 +179,40 @@ export async function runTempest(ctx: DeploymentContext, resultsRoot: string, pr
           ['horizon', g.enable_horizon],
         ],
       }),
-      'exclude-list.txt': excludeList(readFileSync(excludeListPath, 'utf8'), g),
-      'run.sh': renderTemplate('shared/tempest-run.sh.j2', { selection: defaultSelection }),
-    };
-    const configFiles = Object.keys(files).map((f) => ({
-      source: `/var/lib/kolla/config_files/${f}`,
-      dest: `/etc/tempest/${f}`,
-      owner: 'tempest',
-      perm: '0600',
-    }));
-    files['config.json'] = JSON.stringify({ command: 'sh /etc/tempest/run.sh', config_files: configFiles, permissions: [] });
+      excludeList: excludeText,
+      regex: selectionRegex(selection, g),
+    });
     for (const [name, text] of Object.entries(files)) writeFileSync(join(work, name), text, { mode: 0o600 });
 
-    mkdirSync(resultsDir, { recursive: true });
+    // 0700: Tempest's log and results name the cloud's endpoints and accounts. Owned by the
+    // tempest user, who writes results.subunit and tempest.log there from the container.
+    mkdirSync(resultsDir, { recursive: true, mode: 0o700 });
+    chmodSync(resultsDir, 0o700);
     const tempestUser = serviceUsers.tempest!;
     chownSync(resultsDir, tempestUser.uid, tempestUser.gid);
-    print(`running Tempest; results in ${resultsDir}`);
-    const result = await host.runTool(
-      imageRef(ctx.build, 'tempest'),
-      undefined,
-      [`${work}:/var/lib/kolla/config_files:ro`, `${resultsDir}:/var/lib/tempest/results`],
-      { env: { KOLLA_CONFIG_STRATEGY: 'COPY_ALWAYS' }, timeoutMs: 60 * 60_000 },
-    );
-    writeFileSync(join(resultsDir, 'output.log'), result.output);
-    const summary = result.output.split('\n').filter((l) => /^(Totals|=+|\s*- (Passed|Skipped|Failed|Expected Fail|Unexpected Success)|Sum of execute time|\{\d+\} )/.test(l)).join('\n');
-    return { code: result.code, resultsDir, summary };
+    print(`running Tempest (${describeSelection(selection)}); results in ${resultsDir}`);
+    const result = await toolHost(ctx).runTool({
+      image: imageRef(ctx.build, 'tempest'),
+      binds: [`${work}:/var/lib/kolla/config_files:ro`, `${resultsDir}:/var/lib/tempest/results`],
+      labels: ctx.toolLabels,
+      env: { KOLLA_CONFIG_STRATEGY: 'COPY_ALWAYS' },
+      timeoutMs: 60 * 60_000,
+    });
+    const output = redactSecrets(result.output, ctx.secrets);
+    writeResultFile(join(resultsDir, 'output.log'), output);
+    return { code: result.code, resultsDir, summary: summarize(output, exclusions(excludeText)) };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * Writes a file of berth's own into the results directory, 0600. The directory is writable from
+ * the container, so whatever is at the path (a symlink planted there) is removed, never followed.
+ */
+function writeResultFile(path: string, text: string): void {
+  rmSync(path, { force: true });
+  writeFileSync(path, text, { mode: 0o600, flag: 'wx' });
 }
 
 /** Looks up what init-runonce made (image, flavor, public network) by name, through the toolbox. */
@@ -103,9 +226,13 @@ function demoLookup(ctx: DeploymentContext): (what: string[]) => Promise<string>
 
 /** The openstack client's output lines, run in the toolbox with the admin credentials. */
 async function toolboxLines(ctx: DeploymentContext, args: string[], hint?: string): Promise<string[]> {
-  const host = [...ctx.hosts.values()][0]!;
   const clouds = join(ctx.deployment.configDir, 'clouds.yaml');
-  const r = await host.runTool(imageRef(ctx.build, 'toolbox'), ['openstack', '--os-cloud', 'berth-admin', ...args], [`${clouds}:/etc/openstack/clouds.yaml:ro`]);
+  const r = await toolHost(ctx).runTool({
+    image: imageRef(ctx.build, 'toolbox'),
+    cmd: ['openstack', '--os-cloud', 'berth-admin', ...args],
+    binds: [`${clouds}:/etc/openstack/clouds.yaml:ro`],
+    labels: ctx.toolLabels,
+  });
   if (r.code !== 0) throw new EngineError(`openstack ${args.slice(0, 3).join(' ')} failed (exit ${r.code})`, hint);
   return r.output.trim().split('\n').filter((l) => l !== '');
 }

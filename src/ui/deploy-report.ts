@@ -2,6 +2,7 @@
 // then the recap: per host ok / changed / failed, and the slowest steps. Every string passes
 // through redact() first, so no secret reaches the terminal even from a failing job's output.
 import pc from 'picocolors';
+import type { SecretRotation } from '../plan/types.js';
 import type { DeployEvent, StepResult } from '../reconcile/deploy.js';
 import { formatDuration, table } from './format.js';
 import type { OutputFormat } from './build-report.js';
@@ -44,12 +45,24 @@ export class DeployReporter {
     this.write(`${clock} ${r.host}  ${status.padEnd(8 + status.length - stripLen(status))} ${r.target}  ${formatDuration(r.durationMs)}${r.error ? `\n    ${r.error}` : ''}`);
   };
 
-  /** The plan, for `berth plan` / `deploy --dry-run`: what would change and why. */
-  printPlan(results: StepResult[]): void {
+  /** Secrets whose value changed since the last deploy, and how each reaches the cloud (names only). */
+  rotations(rotations: readonly SecretRotation[]): void {
+    if (!rotations.length) return;
     if (this.format === 'json') {
-      this.write(JSON.stringify({ type: 'plan', changes: results.filter((r) => r.action !== 'none') }));
+      this.write(JSON.stringify({ type: 'rotations', secrets: rotations }));
       return;
     }
+    this.write(`Secrets to rotate (${rotations.length}):`);
+    for (const r of rotations) this.write(`  ${r.key}: ${r.refused ? pc.red(`cannot rotate: ${r.refused.why}`) : r.how}`);
+  }
+
+  /** The plan, for `berth plan` / `deploy --dry-run`: what would change and why. */
+  printPlan(results: StepResult[], rotations: readonly SecretRotation[] = []): void {
+    if (this.format === 'json') {
+      this.write(JSON.stringify({ type: 'plan', changes: results.filter((r) => r.action !== 'none'), rotations }));
+      return;
+    }
+    this.rotations(rotations);
     const changes = results.filter((r) => r.action !== 'none');
     if (changes.length === 0) {
       this.write('No changes: every host matches the configuration.');

@@ -3,7 +3,7 @@
 // input refused before anything changes, and no secret anywhere it must not be.
 // Everything binds to 127.0.0.2 (loopback), so no traffic leaves the machine.
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse } from 'yaml';
@@ -125,19 +125,154 @@ describe('berth deploy (real engine, all-in-one identity cloud)', { skip: !hasDo
     assert.equal(managedContainers(), snapshot);
   });
 
-  test('a deploy killed halfway is finished by the next deploy', async () => {
-    assert.equal(run(['destroy', '--yes-i-really-really-mean-it']).status, 0);
-    const child = spawn(join(repoRoot, 'berth'), ['--config-dir', configDir, 'deploy'], { stdio: 'ignore' });
-    // Kill it once the first service is being created, mid-flight.
-    for (let i = 0; i < 120 && sh('docker', ['inspect', 'mariadb_bootstrap']).status !== 0; i++) await sleep(250);
-    await sleep(1500);
-    child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
+  test('a second deploy while one runs is refused and names the holder', async () => {
+    ok('docker', ['rm', '-f', 'memcached', 'keystone']);
+    const first = spawn(join(repoRoot, 'berth'), ['--config-dir', configDir, 'deploy'], { stdio: 'ignore' });
+    for (let i = 0; i < 200 && !existsSync(join(configDir, 'deploy.lock')); i++) await sleep(100);
+    const second = run(['deploy']);
+    assert.equal(second.status, 2, second.out + second.err);
+    assert.match(second.err, new RegExp(`locked by berth deploy \\(pid ${first.pid} on \\S+, started `));
+    const code = await new Promise((r) => first.once('exit', r));
+    assert.equal(code, 0);
+    assert.equal(existsSync(join(configDir, 'deploy.lock')), false, 'the lock is released');
+    assert.equal(run(['check']).status, 0);
+  });
+
+  test("another deployment's containers are never touched: deploy, stop and destroy stop before any change", () => {
+    const other = join(work, 'other-deployment');
+    cpSync(configDir, other, { recursive: true });
+    for (const f of ['deployment-id', 'applied-secrets.json', 'passwords.yml']) rmSync(join(other, f), { force: true });
+    assert.equal(run(['genpwd'], other).status, 0);
+    const theirs = readFileSync(join(configDir, 'deployment-id'), 'utf8').trim();
+    const before = startedAt();
+    const snapshot = managedContainers();
+    for (const cmd of [['deploy'], ['plan'], ['stop'], ['destroy', '--yes-i-really-really-mean-it'], ['deploy', '--adopt']]) {
+      const r = run(cmd, other);
+      assert.equal(r.status, 2, `${cmd.join(' ')}: ${r.out}${r.err}`);
+      assert.match(r.err, new RegExp(`localhost: container mariadb belongs to deployment ${theirs}`), cmd.join(' '));
+      assert.match(r.err, /nothing was changed/);
+    }
+    assert.deepEqual(startedAt(), before);
+    assert.equal(managedContainers(), snapshot);
+    assert.match(ok('docker', ['volume', 'inspect', '-f', '{{index .Labels "berth.deployment"}}', 'mariadb']).trim(), new RegExp(`^${theirs}$`));
+  });
+
+  test('a job container created but never started is not taken for a finished job', () => {
+    const labels = JSON.parse(ok('docker', ['inspect', '-f', '{{json .Config.Labels}}', 'keystone_bootstrap'])) as Record<string, string>;
+    const image = ok('docker', ['inspect', '-f', '{{.Config.Image}}', 'keystone_bootstrap']).trim();
+    ok('docker', ['rm', '-f', 'keystone_bootstrap']);
+    ok('docker', ['create', '--name', 'keystone_bootstrap', ...Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]), image, 'true']);
+    assert.match(ok('docker', ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'keystone_bootstrap']), /created 0/);
+    const plan = run(['plan']);
+    assert.match(plan.out, /run\s+keystone_bootstrap\s+never finished/);
+    assert.equal(run(['deploy']).status, 0);
+    assert.match(ok('docker', ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'keystone_bootstrap']), /exited 0/);
+    assert.match(run(['plan']).out, /No changes/);
+  });
+
+  test('an image rebuilt under the same tag recreates its containers and reruns their database sync', () => {
+    const original = ok('docker', ['image', 'inspect', '-f', '{{.Id}}', 'berth/keystone:zed']).trim();
+    try {
+      // A different image under the same reference, as a rebuild or an upgrade leaves it.
+      sh('docker', ['build', '-t', 'berth/keystone:zed', '--label', 'e2e.rebuilt=yes', '-'], { input: 'FROM berth/keystone:zed\n' });
+      assert.notEqual(ok('docker', ['image', 'inspect', '-f', '{{.Id}}', 'berth/keystone:zed']).trim(), original);
+      const plan = run(['plan']);
+      assert.match(plan.out, /recreate\s+keystone\s+image berth\/keystone:zed was rebuilt or pulled/);
+      assert.match(plan.out, /run\s+keystone_bootstrap\s+image berth\/keystone:zed was rebuilt or pulled/);
+      assert.equal(run(['deploy']).status, 0);
+      assert.match(run(['plan']).out, /No changes/);
+    } finally {
+      ok('docker', ['tag', original, 'berth/keystone:zed']);
+    }
+    assert.equal(run(['deploy']).status, 0);
+    assert.equal(run(['check']).status, 0);
+  });
+
+  test('an unhealthy container is restarted by deploy', async () => {
+    // keystone's processes frozen: its healthcheck times out until Docker calls it unhealthy.
+    ok('docker', ['exec', '-u', 'root', 'keystone', 'sh', '-c', 'kill -STOP -1']);
+    for (let i = 0; i < 180 && ok('docker', ['inspect', '-f', '{{.State.Health.Status}}', 'keystone']).trim() !== 'unhealthy'; i++) await sleep(1000);
+    assert.equal(ok('docker', ['inspect', '-f', '{{.State.Health.Status}}', 'keystone']).trim(), 'unhealthy');
+    const check = run(['check']);
+    assert.equal(check.status, 1);
+    assert.match(run(['plan']).out, /restart\s+keystone\s+container is unhealthy/);
     const r = run(['deploy']);
     assert.equal(r.status, 0, r.out + r.err);
     assert.equal(run(['check']).status, 0);
     assert.match(openstack(['token', 'issue', '-f', 'value', '-c', 'id']), /^\S{20,}\s*$/);
+  });
+
+  test('rotating secrets keeps the cloud working; a secret berth cannot rotate stops before any change', () => {
+    const path = join(configDir, 'passwords.yml');
+    const original = readFileSync(path, 'utf8');
+    const set = (text: string, key: string, value: string): string => text.replace(new RegExp(`^${key}: .*$`, 'm'), `${key}: ${value}`);
+    // A credential key: refused, nothing changed.
+    const before = startedAt();
+    writeFileSync(path, set(original, 'keystone_credential_key0', 'bmV3LWNyZWRlbnRpYWwta2V5LW5ldy1jcmVkZW50aWFsLWs='), { mode: 0o600 });
+    for (const cmd of [['deploy'], ['plan']]) {
+      const r = run(cmd);
+      assert.equal(r.status, 2, r.out + r.err);
+      assert.match(r.err, /keystone_credential_key0 changed since the last deploy, and berth cannot rotate it/);
+    }
+    assert.deepEqual(startedAt(), before);
+    // One of each kind: MariaDB root, a database account, the admin, a Keystone service user's
+    // kind (none in this cloud besides admin), a RabbitMQ user, the Erlang cookie, a token key.
+    const rotated: Record<string, string> = {
+      database_password: 'rotated-root-Pw1',
+      keystone_database_password: 'rotated-keystone-db-Pw2',
+      keystone_admin_password: 'rotated-admin-Pw3',
+      keystone_rabbitmq_password: 'rotated-rabbit-Pw4',
+      rabbitmq_cluster_cookie: 'ROTATEDCOOKIEVALUE0123456789',
+      keystone_fernet_key1: 'cm90YXRlZC1mZXJuZXQta2V5LXJvdGF0ZWQtZmVybmV0LWs=',
+    };
+    let text = original;
+    for (const [k, v] of Object.entries(rotated)) text = set(text, k, v);
+    writeFileSync(path, text, { mode: 0o600 });
+    const plan = run(['plan']);
+    assert.equal(plan.status, 0, plan.err);
+    assert.match(plan.out, /Secrets to rotate \(6\)/);
+    for (const k of Object.keys(rotated)) assert.match(plan.out, new RegExp(`^  ${k}: `, 'm'), k);
+    for (const v of Object.values(rotated)) assert.ok(!plan.out.includes(v), 'plan prints no value');
+    assert.match(plan.out, /apply\s+mariadb\s+bootstrap\.sql changed/);
+    const r = run(['deploy']);
+    assert.equal(r.status, 0, r.out + r.err);
+    assert.equal(run(['check']).status, 0);
+    // The new admin password works (clouds.yaml was rewritten), the database took the new root password.
+    assert.match(openstack(['token', 'issue', '-f', 'value', '-c', 'id']), /^\S{20,}\s*$/);
+    assert.match(openstack(['project', 'show', 'e2e-project', '-f', 'value', '-c', 'name']), /e2e-project/);
+    assert.match(
+      ok('docker', ['run', '--rm', '--network', 'host', '-e', `MYSQL_PWD=${rotated.database_password}`, 'berth/toolbox:zed', 'mariadb', '-h', '127.0.0.2', '-u', 'root', '-N', '-e', 'SELECT 1']),
+      /^1$/m,
+    );
     assert.match(run(['plan']).out, /No changes/);
+    assert.doesNotMatch(run(['plan']).out, /Secrets to rotate/);
+  });
+
+  test('deploys killed (kill -9 of the process group) at random moments are finished by the next deploy', async () => {
+    const seed = Number(process.env.BERTH_E2E_SEED ?? Math.floor(Math.random() * 2 ** 31));
+    console.log(`# fault injection seed: ${seed} (replay with BERTH_E2E_SEED=${seed})`);
+    const random = mulberry32(seed);
+    for (let round = 1; round <= 3; round++) {
+      // Real work: every container and job goes, the data volume stays.
+      const all = ok('docker', ['ps', '-aq', '--filter', 'label=berth.managed=true']).trim().split('\n');
+      ok('docker', ['rm', '-f', ...all]);
+      const delayMs = Math.floor(500 + random() * 25_000);
+      console.log(`# round ${round}: kill after ${delayMs} ms`);
+      const child = spawn(join(repoRoot, 'berth'), ['--config-dir', configDir, 'deploy'], { stdio: 'ignore', detached: true });
+      const exited = new Promise((r) => child.once('exit', r));
+      await Promise.race([sleep(delayMs), exited]);
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // It finished first.
+      }
+      await exited;
+      const r = run(['deploy']);
+      assert.equal(r.status, 0, `seed ${seed} round ${round}: ${r.out}${r.err}`);
+      assert.equal(run(['check']).status, 0, `seed ${seed} round ${round}`);
+      assert.match(openstack(['project', 'show', 'e2e-project', '-f', 'value', '-c', 'name']), /e2e-project/, 'data made before survives');
+      assert.match(run(['plan']).out, /No changes/);
+    }
   });
 
   test('no secret in any output, in docker inspect, or on any process command line', () => {
@@ -149,3 +284,15 @@ describe('berth deploy (real engine, all-in-one identity cloud)', { skip: !hasDo
     }
   });
 });
+
+/** A small seeded generator, so a failing kill schedule can be replayed. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -9,7 +9,7 @@ import { loadDeployment } from '../../src/config/deployment.js';
 import { initConfig } from '../../src/config/init.js';
 import { genpwd } from '../../src/config/passwords.js';
 import { plan, rabbitmqUser, type PlanInput } from '../../src/plan/plan.js';
-import { decide } from '../../src/reconcile/diff.js';
+import { appliedMarker, decide } from '../../src/reconcile/diff.js';
 import { LABEL } from '../../src/plan/types.js';
 import { canonicalJson } from '../../src/plan/plan.js';
 
@@ -82,7 +82,7 @@ test('decide: create, recreate with the field named, restart with the file and k
   const c = plan(base, catalog).services.find((s) => s.service === 'keystone')!.containers[0]!;
   assert.equal(decide(c, {}).kind, 'create');
   const actual = {
-    id: 'x', name: c.name, imageId: 'sha256:1', running: true, exitCode: 0, startedAt: new Date().toISOString(),
+    id: 'x', name: c.name, imageId: 'sha256:1', status: 'running', running: true, exitCode: 0, startedAt: new Date().toISOString(), volumes: [],
     labels: { [LABEL.specHash]: c.specHash, [LABEL.spec]: canonicalJson(c.spec), [LABEL.configHash]: c.configHash },
   };
   assert.deepEqual(decide(c, { container: actual, imageId: 'sha256:1', files: c.files, filesWrittenAt: 0 }), { kind: 'none' });
@@ -95,6 +95,50 @@ test('decide: create, recreate with the field named, restart with the file and k
   assert.deepEqual(recreate, { kind: 'recreate', reasons: ['capAdd changed'] });
   assert.equal(decide(c, { container: actual, imageId: 'sha256:2', files: c.files }).kind, 'recreate');
   assert.equal(decide(c, { container: { ...actual, running: false }, imageId: 'sha256:1', files: c.files }).kind, 'start');
+});
+
+test('decide: an unhealthy container is restarted; an unlabelled one (adopted) is recreated', () => {
+  const c = plan(base, catalog).services.find((s) => s.service === 'keystone')!.containers[0]!;
+  const actual = {
+    id: 'x', name: c.name, imageId: 'sha256:1', status: 'running', running: true, exitCode: 0, startedAt: new Date().toISOString(), volumes: [],
+    labels: { [LABEL.specHash]: c.specHash, [LABEL.spec]: canonicalJson(c.spec), [LABEL.configHash]: c.configHash },
+  };
+  assert.deepEqual(decide(c, { container: { ...actual, health: 'unhealthy' }, imageId: 'sha256:1', files: c.files, filesWrittenAt: 0 }), {
+    kind: 'restart',
+    reasons: ['container is unhealthy'],
+  });
+  assert.equal(decide(c, { container: { ...actual, health: 'starting' }, imageId: 'sha256:1', files: c.files, filesWrittenAt: 0 }).kind, 'none');
+  assert.equal(decide(c, { container: actual, imageId: 'sha256:1', files: c.files, filesWrittenAt: 0, labelledOurs: false }).kind, 'recreate');
+});
+
+test('decide: files that apply live (a new password) are applied in the running container, not by a restart', () => {
+  const svc = (name: string) => plan(base, catalog).services.find((s) => s.service === name)!.containers[0]!;
+  const started = new Date(Date.now() - 60_000).toISOString();
+  const running = (c: ReturnType<typeof svc>) => ({
+    id: 'x', name: c.name, imageId: 'sha256:1', status: 'running', running: true, exitCode: 0, startedAt: started, volumes: [],
+    labels: { [LABEL.specHash]: c.specHash, [LABEL.spec]: canonicalJson(c.spec), [LABEL.configHash]: c.configHash },
+  });
+  const mariadb = svc('mariadb');
+  const oldSql = { ...mariadb.files, 'bootstrap.sql': 'old' };
+  const apply = decide(mariadb, { container: running(mariadb), imageId: 'sha256:1', files: oldSql, filesWrittenAt: 0 });
+  assert.equal(apply.kind, 'apply');
+  assert.match(apply.kind === 'apply' ? apply.commands[0]!.exec : '', /mariadb --protocol=socket < \/var\/lib\/kolla\/config_files\/bootstrap\.sql/);
+  // With another file changed too, the restart covers both.
+  const both = { ...oldSql, 'config.json': '{}' };
+  assert.equal(decide(mariadb, { container: running(mariadb), imageId: 'sha256:1', files: both, filesWrittenAt: 0 }).kind, 'restart');
+  // Once applied, the marker tells the next deploy that the files written after the start are in place.
+  const c = running(mariadb);
+  const written = Date.now();
+  assert.equal(decide(mariadb, { container: c, imageId: 'sha256:1', files: mariadb.files, filesWrittenAt: written }).kind, 'restart');
+  assert.equal(decide(mariadb, { container: c, imageId: 'sha256:1', files: mariadb.files, filesWrittenAt: written, marker: appliedMarker(c, mariadb.configHash) }).kind, 'none');
+  // keystone's admin-password file is read by its bootstrap job only: nothing to do in the container.
+  const keystone = svc('keystone');
+  const oldPassword = { ...keystone.files, 'admin-password': 'old' };
+  assert.deepEqual(decide(keystone, { container: running(keystone), imageId: 'sha256:1', files: oldPassword, filesWrittenAt: 0 }), {
+    kind: 'apply',
+    reasons: ['admin-password changed'],
+    commands: [],
+  });
 });
 
 test('RabbitMQ password hashes are stable and in RabbitMQ SHA-256 format', () => {

@@ -7,7 +7,7 @@ export const horizon: ServiceDef = {
   enableKey: 'enable_horizon',
   group: 'control',
   dependsOn: ['memcached', 'keystone'],
-  secrets: [{ name: 'horizon_secret_key', kind: 'password' }],
+  secrets: [{ name: 'horizon_secret_key', kind: 'password', rotation: 'session key: horizon restarts; users log in again' }],
   containers: [
     {
       name: 'horizon',

@@ -1,5 +1,12 @@
 import type { ServiceDef } from '../types.js';
 
+// Stored credentials (EC2, application credential secrets, TOTP) are encrypted with these keys: a
+// new key without keystone-manage credential_migrate would leave them unreadable.
+const credentialKey = {
+  why: 'keystone encrypts stored credentials with it; a new value would make them unreadable',
+  hint: 'put the previous value back in passwords.yml (berth has no credential key rotation yet)',
+};
+
 const identityUrl = 'http://{{ keystone_address }}:{{ globals.keystone_public_port }}';
 
 export const keystone: ServiceDef = {
@@ -9,13 +16,13 @@ export const keystone: ServiceDef = {
   // Not rabbitmq: keystone sends no notifications (driver noop), so it need not wait for it.
   dependsOn: ['mariadb', 'memcached'],
   secrets: [
-    { name: 'keystone_admin_password', kind: 'password' },
+    { name: 'keystone_admin_password', kind: 'password', rotation: 'admin user: set by keystone_bootstrap; clouds.yaml and admin-openrc are rewritten' },
     // The demo user of `berth init-runonce`.
-    { name: 'demo_password', kind: 'password' },
-    { name: 'keystone_fernet_key0', kind: 'fernet' },
-    { name: 'keystone_fernet_key1', kind: 'fernet' },
-    { name: 'keystone_credential_key0', kind: 'fernet' },
-    { name: 'keystone_credential_key1', kind: 'fernet' },
+    { name: 'demo_password', kind: 'password', rotation: 'demo user: set by the next berth init-runonce' },
+    { name: 'keystone_fernet_key0', kind: 'fernet', rotation: 'token key: keystone restarts; tokens issued before are no longer valid' },
+    { name: 'keystone_fernet_key1', kind: 'fernet', rotation: 'token key: keystone restarts; tokens issued before are no longer valid' },
+    { name: 'keystone_credential_key0', kind: 'fernet', cannotRotate: credentialKey },
+    { name: 'keystone_credential_key1', kind: 'fernet', cannotRotate: credentialKey },
   ],
   databases: [{ name: 'keystone', user: 'keystone', passwordKey: 'keystone_database_password' }],
   rabbitmqUser: { user: 'keystone', passwordKey: 'keystone_rabbitmq_password' },
@@ -31,7 +38,8 @@ export const keystone: ServiceDef = {
         { template: 'keystone/fernet_key_1.j2', dest: '/etc/keystone/fernet-keys/1', owner: 'keystone', perm: '0600' },
         { template: 'keystone/credential_key_0.j2', dest: '/etc/keystone/credential-keys/0', owner: 'keystone', perm: '0600' },
         { template: 'keystone/credential_key_1.j2', dest: '/etc/keystone/credential-keys/1', owner: 'keystone', perm: '0600' },
-        { template: 'keystone/admin-password.j2', dest: '/etc/keystone/admin-password', owner: 'keystone', perm: '0600' },
+        // Read by keystone_bootstrap only: a new admin password needs no restart of keystone.
+        { template: 'keystone/admin-password.j2', dest: '/etc/keystone/admin-password', owner: 'keystone', perm: '0600', onChange: 'nothing' },
       ],
       permissions: [{ path: '/var/log/kolla/keystone', owner: 'keystone:keystone', recurse: true }],
       ports: ['{{ globals.keystone_public_port }}'],

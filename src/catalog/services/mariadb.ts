@@ -5,15 +5,25 @@ export const mariadb: ServiceDef = {
   enableKey: 'enable_mariadb',
   group: 'control',
   dependsOn: [],
-  secrets: [{ name: 'database_password', kind: 'password' }],
+  secrets: [{ name: 'database_password', kind: 'password', rotation: 'MariaDB root account: set live in the running server (unix socket), no restart' }],
   containers: [
     {
       name: 'mariadb',
       image: 'mariadb-server',
-      command: 'mariadbd',
+      // bootstrap.sql makes the TCP root account with the current password at every start, so a
+      // restart can never bring back an old password (the empty data directory is initialized by
+      // the image's start hook before this).
+      command: 'mariadbd --init-file=/etc/mysql/bootstrap.sql',
       configFiles: [
         { template: 'mariadb/galera.cnf.j2', dest: '/etc/mysql/mariadb.conf.d/99-berth.cnf', owner: 'mysql', perm: '0600', iniOverrides: true },
-        { template: 'mariadb/bootstrap.sql.j2', dest: '/etc/mysql/bootstrap.sql', owner: 'mysql', perm: '0600' },
+        {
+          template: 'mariadb/bootstrap.sql.j2',
+          dest: '/etc/mysql/bootstrap.sql',
+          owner: 'mysql',
+          perm: '0600',
+          // root@localhost authenticates by unix socket, so no old password is needed to set the new one.
+          onChange: { exec: 'mariadb --protocol=socket < /var/lib/kolla/config_files/bootstrap.sql', user: 'root' },
+        },
       ],
       volumes: ['mariadb:/var/lib/mysql'],
       permissions: [
@@ -24,7 +34,4 @@ export const mariadb: ServiceDef = {
       healthcheck: { test: 'healthcheck_listen mariadbd {{ globals.database_port }}', intervalSeconds: 10 },
     },
   ],
-  // Initializes the data volume and the TCP root account. Never rerun for a config change: it
-  // would start a second server on the volume of the running one.
-  jobs: [{ name: 'mariadb_bootstrap', container: 'mariadb', environment: { KOLLA_BOOTSTRAP: '1' }, phase: 'before', inputs: [] }],
 };

@@ -42,7 +42,7 @@ export const neutron: ServiceDef = {
   dependsOn: ['mariadb', 'memcached', 'rabbitmq', 'keystone'],
   databases: [{ name: 'neutron', user: 'neutron', passwordKey: 'neutron_database_password' }],
   rabbitmqUser: { user: 'neutron', passwordKey: 'neutron_rabbitmq_password' },
-  secrets: [{ name: 'metadata_secret', kind: 'password' }],
+  secrets: [{ name: 'metadata_secret', kind: 'password', rotation: 'metadata proxy secret: nova-api and the neutron metadata agent restart' }],
   keystone: {
     type: 'network',
     name: 'neutron',

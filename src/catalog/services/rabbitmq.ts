@@ -5,7 +5,7 @@ export const rabbitmq: ServiceDef = {
   enableKey: 'enable_rabbitmq',
   group: 'control',
   dependsOn: [],
-  secrets: [{ name: 'rabbitmq_cluster_cookie', kind: 'password' }],
+  secrets: [{ name: 'rabbitmq_cluster_cookie', kind: 'password', rotation: 'Erlang cookie: RabbitMQ restarts (its clients reconnect)' }],
   containers: [
     {
       name: 'rabbitmq',
@@ -16,8 +16,15 @@ export const rabbitmq: ServiceDef = {
         { template: 'rabbitmq/rabbitmq-env.conf.j2', dest: '/etc/rabbitmq/rabbitmq-env.conf', owner: 'rabbitmq', perm: '0600' },
         { template: 'rabbitmq/erl_inetrc.j2', dest: '/etc/rabbitmq/erl_inetrc', owner: 'rabbitmq', perm: '0600' },
         { template: 'rabbitmq/enabled_plugins.j2', dest: '/etc/rabbitmq/enabled_plugins', owner: 'rabbitmq', perm: '0600' },
-        // Users of every enabled service, with password hashes computed by the plan.
-        { template: 'rabbitmq/definitions.json.j2', dest: '/etc/rabbitmq/definitions.json', owner: 'rabbitmq', perm: '0600' },
+        // Users of every enabled service, with password hashes computed by the plan. Loaded at boot,
+        // and imported into the running broker when they change: connected clients stay connected.
+        {
+          template: 'rabbitmq/definitions.json.j2',
+          dest: '/etc/rabbitmq/definitions.json',
+          owner: 'rabbitmq',
+          perm: '0600',
+          onChange: { exec: 'kolla_set_configs && rabbitmqctl import_definitions /etc/rabbitmq/definitions.json' },
+        },
         { template: 'rabbitmq/erlang.cookie.j2', dest: '/var/lib/rabbitmq/.erlang.cookie', owner: 'rabbitmq', perm: '0400' },
       ],
       volumes: ['rabbitmq:/var/lib/rabbitmq'],

@@ -1,0 +1,86 @@
+// A deploy target: its Docker Engine and its files. Reconcile, plan and the CLI see only this
+// interface; LocalHost (the Docker socket and this machine's files) implements it, and a remote
+// host (SSH, the Docker API tunnelled through it) will implement it the same way.
+import type { ContainerSpec } from '../plan/types.js';
+
+export interface ActualContainer {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  imageId: string;
+  /** Docker's state: created (never started), running, restarting, exited, ... */
+  status: string;
+  running: boolean;
+  exitCode: number;
+  startedAt: string;
+  /** Unset while the container has never finished a run. */
+  finishedAt?: string;
+  health?: string;
+  /** Named volumes it mounts. */
+  volumes: string[];
+}
+
+export interface ContainerSummary {
+  name: string;
+  labels: Record<string, string>;
+  /** Named volumes it mounts. */
+  volumes: string[];
+}
+
+export interface ActualVolume {
+  name: string;
+  labels: Record<string, string>;
+}
+
+/** What a one-shot run of a tool (toolbox, tempest) needs. */
+export interface ToolRun {
+  image: string;
+  /** Without a command the image's own entrypoint runs (kolla_start and its config.json). */
+  cmd?: string[];
+  binds: string[];
+  /** Labels that mark the container as the deployment's, so a killed run's leftovers are found. */
+  labels: Record<string, string>;
+  env?: Record<string, string>;
+  timeoutMs?: number;
+}
+
+export interface Host {
+  readonly name: string;
+
+  /** The engine's version; throws an EngineError saying how to fix it when it does not answer. */
+  ping(): Promise<string>;
+
+  /** Every container on the host, as the engine's list gives it (one call): for ownership checks. */
+  listAll(): Promise<ContainerSummary[]>;
+  /** Containers carrying `label=value` (or just `label` when value is undefined), inspected. */
+  listContainers(label: string, value?: string): Promise<ActualContainer[]>;
+  inspect(nameOrId: string): Promise<ActualContainer | undefined>;
+  imageId(ref: string): Promise<string | undefined>;
+  create(name: string, spec: ContainerSpec, labels: Record<string, string>): Promise<void>;
+  start(name: string): Promise<void>;
+  restart(name: string): Promise<void>;
+  stop(name: string): Promise<void>;
+  remove(name: string): Promise<void>;
+  /** Waits for a one-shot container to exit; returns its exit code. */
+  wait(name: string, timeoutMs: number): Promise<number>;
+  logs(name: string, tail?: number | 'all'): Promise<string>;
+  /** Runs a command in a running container. */
+  exec(name: string, cmd: string[], user?: string): Promise<{ code: number; output: string }>;
+  /** Runs a command in a throwaway container (host network) and returns its exit code and output. */
+  runTool(run: ToolRun): Promise<{ code: number; output: string }>;
+
+  volumes(): Promise<ActualVolume[]>;
+  /** Creates a named volume with labels; an existing one is left as it is. */
+  ensureVolume(name: string, labels: Record<string, string>): Promise<void>;
+  removeVolume(name: string): Promise<boolean>;
+
+  // Config directories are root-owned, 0700, files 0600 (they hold secrets). Names starting with a
+  // dot are berth's own bookkeeping: not part of the container's files.
+  readDir(dir: string): Promise<Record<string, string> | undefined>;
+  /** Makes dir hold exactly `files` (besides dot files); returns whether anything changed. */
+  syncDir(dir: string, files: Record<string, string>): Promise<boolean>;
+  /** A container's config directory as decide() reads it: the files, when they were written, berth's marker. */
+  configState(dir: string): Promise<{ files?: Record<string, string>; filesWrittenAt?: number; marker?: string }>;
+  writeMarker(dir: string, text: string): Promise<void>;
+  removeDir(dir: string): Promise<void>;
+}
