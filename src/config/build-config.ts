@@ -3,25 +3,55 @@ import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { InputError } from './errors.js';
+import { resolvedSettings } from './globals.js';
+import { isRegistry, patterns, shown, text } from './values.js';
 import { didYouMean, readYamlFile, validateYaml, type YamlFile } from './yaml-file.js';
 
-const packageList = z.array(z.string().regex(/^[a-z0-9][a-z0-9+.:=~-]*$/, 'not a Debian package name'));
-const perImageKey = /^([a-z0-9][a-z0-9-]*)_packages_(append|remove|override)$/;
+// Package names reach apt-get command lines in the Dockerfiles.
+const packageList = z
+  .array(text('a Debian package name', 128, patterns.debianPackage), { error: 'expected a list of Debian package names' })
+  .max(1000, 'more than 1000 packages');
+const perImageKey = /^([a-z0-9][a-z0-9-]{0,63})_packages_(append|remove|override)$/;
 
+// Paths are read by berth itself, not a shell, so spaces are fine; control characters are not.
+const path = text('a path', 4096, patterns.oneLine);
+const count = (what: string, min: number, max: number) =>
+  z.number({ error: `expected ${what}` }).int(`expected ${what}`).min(min, `must be ${min} to ${max}`).max(max, `must be ${min} to ${max}`);
+
+// Mirrors and the suite are written into sources.list and Dockerfile RUN lines: plain characters only.
 const fields = {
-  base_image: z.string().min(1).nullable().default(null),
-  debian_suite: z.string().default('bookworm'),
-  debian_mirror: z.string().url().default('http://deb.debian.org/debian'),
-  debian_security_mirror: z.string().url().default('http://deb.debian.org/debian-security'),
-  docker_registry: z.string().default(''),
-  docker_namespace: z.string().regex(/^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/).default('berth'),
-  openstack_tag: z.string().regex(/^[\w][\w.-]{0,127}$/, 'not a valid image tag').default('zed'),
-  template_override: z.string().nullable().default(null),
-  build_args: z.record(z.string(), z.union([z.string(), z.number()]).transform(String)).default({}),
-  extra_image_dirs: z.array(z.string()).default([]),
-  build_concurrency: z.number().int().positive().nullable().default(null),
-  push_concurrency: z.number().int().positive().default(3),
-  push_retries: z.number().int().min(0).default(3),
+  base_image: text('an image reference such as debian:bookworm', 255, patterns.imageReference).nullable().default(null),
+  debian_suite: text('a Debian suite name such as bookworm', 32, patterns.debianSuite).default('bookworm'),
+  debian_mirror: text('an http(s) or file:/// mirror URL without query or credentials', 2048, patterns.mirrorUrl).default('http://deb.debian.org/debian'),
+  debian_security_mirror: text('an http(s) or file:/// mirror URL without query or credentials', 2048, patterns.mirrorUrl).default('http://deb.debian.org/debian-security'),
+  docker_registry: text('a registry host[:port]', 255, undefined, 0)
+    .refine((s) => s === '' || isRegistry(s), 'not a registry host[:port] such as 192.0.2.10:4000')
+    .default(''),
+  docker_namespace: text('a valid image namespace', 255, patterns.imageNamespace).default('berth'),
+  openstack_tag: text('a valid image tag', 128, patterns.imageTag).default('zed'),
+  template_override: path.nullable().default(null),
+  build_args: z
+    .record(
+      text('a build argument name (letters, digits and _)', 128, patterns.buildArgName),
+      z.union([text('a string or a number', 4096, patterns.oneLine, 0), z.number()], { error: 'expected a string or a number' }).transform(String),
+    )
+    .refine((r) => Object.keys(r).length <= 100, 'more than 100 build arguments')
+    .default({}),
+  extra_image_dirs: z.array(path, { error: 'expected a list of paths' }).max(64, 'more than 64 directories').default([]),
+  build_concurrency: count('a number of builds', 1, 256).nullable().default(null),
+  push_concurrency: count('a number of pushes', 1, 64).default(3),
+  push_retries: count('a number of retries', 0, 100).default(3),
+};
+
+const hints: Record<string, string> = {
+  base_image: 'write an image reference such as debian:bookworm, or leave it unset to build the Debian rootfs',
+  debian_suite: 'write a suite name such as bookworm',
+  debian_mirror: 'write a URL such as http://deb.debian.org/debian',
+  debian_security_mirror: 'write a URL such as http://deb.debian.org/debian-security',
+  docker_registry: 'write host or host:port, e.g. 192.0.2.10:4000, or "" for none',
+  docker_namespace: 'lowercase letters and digits, separated by ., _, - or /',
+  openstack_tag: 'image tags are up to 128 letters, digits, _, . and -, starting with a letter, digit or _',
+  build_args: 'build argument names are letters, digits and _; values are one line of at most 4096 characters',
 };
 
 // Unknown keys are caught before the schema runs, so a typo reads as a typo, not a type error.
@@ -62,9 +92,13 @@ export function loadBuildConfig(configDir: string): BuildConfig {
   const globalsFile = join(configDir, 'globals.yml');
   const globals = existsSync(globalsFile) ? readYamlFile(globalsFile) : undefined;
   const top = (globals?.data ?? {}) as Record<string, unknown>;
+  // kolla-ansible's globals.yml says openstack_tag: "{{ openstack_release }}".
+  const settings = globals ? resolvedSettings(globals) : {};
   const naming = Object.fromEntries(
-    ['docker_registry', 'docker_namespace', 'openstack_tag'].filter((k) => typeof top[k] === 'string').map((k) => [k, top[k]]),
+    ['docker_registry', 'docker_namespace', 'openstack_tag'].filter((k) => typeof settings[k] === 'string').map((k) => [k, settings[k]]),
   );
+  // Checked against globals.yml's own lines: a bad value there is not build.yml's fault.
+  if (globals) validateYaml({ ...globals, data: naming }, namingSchema, undefined, hints);
   const buildFile = join(configDir, 'build.yml');
   if (existsSync(buildFile)) return fromFile(readYamlFile(buildFile), [], naming);
   if (globals && top.build !== undefined && top.build !== null) return fromFile({ ...globals, data: top.build }, ['build'], naming);
@@ -78,17 +112,18 @@ function fromFile(file: YamlFile, prefix: string[], defaults: Record<string, unk
       if (key in fields || perImageKey.test(key)) continue;
       const suggestion = didYouMean(key, knownKeys);
       throw new InputError(
-        `${scoped.where([key])}: unknown key "${[...prefix, key].join('.')}"${suggestion ? `; did you mean "${suggestion}"?` : ''}`,
+        `${scoped.where([key])}: unknown key "${shown([...prefix, key].join('.'))}"${suggestion ? `; did you mean "${suggestion}"?` : ''}`,
         'remove the key or correct its name (per-image keys are <image>_packages_append|remove|override)',
       );
     }
   }
   const data = { ...defaults, ...((scoped.data ?? {}) as Record<string, unknown>) };
-  const parsed = validateYaml({ ...scoped, data }, buildSchema, knownKeys);
+  const parsed = validateYaml({ ...scoped, data }, buildSchema, knownKeys, hints);
   return fromParsed(parsed, dirname(file.path));
 }
 
 const knownKeys = Object.keys(fields);
+const namingSchema = z.object({ docker_registry: fields.docker_registry, docker_namespace: fields.docker_namespace, openstack_tag: fields.openstack_tag });
 
 function fromParsed(p: z.infer<typeof buildSchema>, relativeTo: string): BuildConfig {
   const abs = (x: string): string => (isAbsolute(x) ? x : resolve(relativeTo, x));

@@ -1,10 +1,10 @@
 // globals.yml: kolla-ansible's key names, so an operator's existing file mostly works. The type keeps
 // the snake_case names too: they are what operators write and what service templates refer to.
 import { existsSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { InputError } from './errors.js';
+import { isIpAddress, isRegistry, patterns, shown, text } from './values.js';
 import { didYouMean, readYamlFile, validateYaml, type YamlFile } from './yaml-file.js';
 
 // kolla-ansible writes `enable_haproxy: "yes"` (a string, which Ansible's bool filter reads); YAML 1.1
@@ -21,15 +21,19 @@ const flag = (byDefault: boolean) =>
     .default(byDefault);
 
 // kolla-ansible's defaults quote port numbers ("3306"); accept both.
-const numeric = (v: unknown): unknown => (typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v);
+const numeric = (v: unknown): unknown => (typeof v === 'string' && /^\d{1,10}$/.test(v.trim()) ? Number(v) : v);
 const port = (byDefault: number) =>
-  z.preprocess(numeric, z.number({ error: 'expected a port number' }).int().min(1).max(65535)).default(byDefault);
+  z
+    .preprocess(numeric, z.number({ error: 'expected a port number' }).int('expected a port number').min(1, 'expected a port number (1-65535)').max(65535, 'expected a port number (1-65535)'))
+    .default(byDefault);
 
-const ipAddress = z.string({ error: 'expected an IP address' }).refine((s) => isIP(s) !== 0, 'not an IP address');
+const ipAddress = z.string({ error: 'expected an IP address' }).max(45, { error: 'not an IP address', abort: true }).refine(isIpAddress, 'not an IP address');
 const interfaceName = z
   .string({ error: 'expected a network interface name such as eth0' })
-  .regex(/^[A-Za-z0-9_.:@-]{1,15}$/, 'not a network interface name');
+  .regex(patterns.interfaceName, 'not a network interface name (at most 15 letters, digits, _ . : @ -)');
 
+// Every string has a length limit and a pattern: these values reach shell commands (healthchecks,
+// job scripts), file names, bind mounts, INI files and the admin-openrc berth writes.
 const fields = {
   kolla_internal_vip_address: ipAddress.optional(),
   kolla_external_vip_address: ipAddress.optional(),
@@ -50,11 +54,14 @@ const fields = {
   // QEMU (emulation, no /dev/kvm needed) or KVM.
   nova_compute_virt_type: z.enum(['fake', 'qemu', 'kvm'], { error: 'expected fake, qemu or kvm' }).default('fake'),
   neutron_plugin_agent: z.literal('linuxbridge', { error: 'berth supports only "linuxbridge" (ML2 with the linuxbridge agent)' }).default('linuxbridge'),
-  openstack_release: z.string().min(1).default('zed'),
-  openstack_tag: z.string().regex(/^[\w][\w.-]{0,127}$/, 'not a valid image tag').default('zed'),
-  docker_registry: z.string().default(''),
-  docker_namespace: z.string().regex(/^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, 'not a valid image namespace').default('berth'),
-  node_config_directory: z.string().regex(/^\//, 'must be an absolute path').default('/etc/berth'),
+  // A bare 2023.1 is a YAML number, hence "quoted" in the description.
+  openstack_release: text('a quoted release name such as "zed" or "2023.1"', 32, patterns.release).default('zed'),
+  openstack_tag: text('a valid image tag (letters, digits, _ . -)', 128, patterns.imageTag).default('zed'),
+  docker_registry: text('a registry host[:port]', 255, undefined, 0)
+    .refine((s) => s === '' || isRegistry(s), 'not a registry host[:port] such as 192.0.2.10:4000 or quay.io')
+    .default(''),
+  docker_namespace: text('a valid image namespace', 255, patterns.imageNamespace).default('berth'),
+  node_config_directory: text('an absolute path of letters, digits, _ . - and /', 255, patterns.absoluteDirectory).default('/etc/berth'),
   enable_mariadb: flag(true),
   enable_memcached: flag(true),
   enable_rabbitmq: flag(true),
@@ -66,16 +73,37 @@ const fields = {
   enable_heat: flag(true),
   enable_neutron: flag(true),
   keystone_token_provider: z.literal('fernet', { error: 'berth supports only "fernet"' }).default('fernet'),
-  fernet_token_expiry: z.preprocess(numeric, z.number({ error: 'expected a number of seconds' }).int().positive()).default(86400),
+  // Up to a year: Keystone keeps this many seconds of fernet keys around.
+  fernet_token_expiry: z
+    .preprocess(numeric, z.number({ error: 'expected a number of seconds' }).int('expected a whole number of seconds').min(1, 'must be at least 1 second').max(31_536_000, 'must be at most 31536000 (a year)'))
+    .default(86400),
   database_port: port(3306),
   rabbitmq_port: port(5672),
   memcached_port: port(11211),
   keystone_public_port: port(5000),
   horizon_port: port(80),
-  openstack_region_name: z.string().min(1).default('RegionOne'),
-  keystone_admin_user: z.string().min(1).default('admin'),
-  keystone_admin_project: z.string().min(1).default('admin'),
+  openstack_region_name: text('a region name (letters, digits, _ . -)', 64, patterns.regionName).default('RegionOne'),
+  keystone_admin_user: text('a user name (letters, digits, _ . @ -)', 64, patterns.keystoneName).default('admin'),
+  keystone_admin_project: text('a project name (letters, digits, _ . -)', 64, patterns.regionName).default('admin'),
   openstack_logging_debug: flag(false),
+};
+
+const interfaceHint = 'write the name of a network interface as `ip link` shows it, e.g. eth0';
+const hints: Record<string, string> = {
+  kolla_internal_vip_address: 'write an IPv4 or IPv6 address',
+  kolla_external_vip_address: 'write an IPv4 or IPv6 address',
+  network_interface: interfaceHint,
+  api_interface: interfaceHint,
+  tunnel_interface: interfaceHint,
+  neutron_external_interface: interfaceHint,
+  openstack_release: 'write a release name such as "zed" or "2023.1": lowercase letters, digits and dots, at most 32',
+  openstack_tag: 'image tags are up to 128 letters, digits, _, . and -, starting with a letter, digit or _',
+  docker_registry: 'write host or host:port, e.g. 192.0.2.10:4000, or "" for none',
+  docker_namespace: 'lowercase letters and digits, separated by ., _, - or /',
+  node_config_directory: 'write an absolute path such as /etc/berth: letters, digits, _, ., - and /, no ".."',
+  openstack_region_name: 'up to 64 letters, digits, _, . and -, e.g. RegionOne',
+  keystone_admin_user: 'up to 64 letters, digits, _, ., @ and -, e.g. admin',
+  keystone_admin_project: 'up to 64 letters, digits, _, . and -, e.g. admin',
 };
 
 // Read by build-config.ts; not validated here, so the two never disagree about it.
@@ -140,13 +168,13 @@ export function parseGlobals(file: YamlFile): { globals: Globals; warnings: stri
     } else {
       const suggestion = didYouMean(key, candidates);
       throw new InputError(
-        `${file.where([key])}: unknown key "${key}"${suggestion ? `; did you mean "${suggestion}"?` : ''}`,
+        `${file.where([key])}: unknown key "${shown(key)}"${suggestion ? `; did you mean "${suggestion}"?` : ''}`,
         'remove the key or correct its name',
       );
     }
   }
   resolveReferences(file, supported);
-  const p = validateYaml({ ...file, data: supported }, globalsSchema, supportedGlobals);
+  const p = validateYaml({ ...file, data: supported }, globalsSchema, supportedGlobals, hints);
   return {
     globals: {
       ...p,
@@ -183,6 +211,14 @@ function resolveReferences(file: YamlFile, values: Record<string, unknown>): voi
     return resolved;
   };
   for (const key of Object.keys(values)) values[key] = resolve(key);
+}
+
+/** Settings of globals.yml as written, with "{{ reference }}" values resolved (for build-config.ts). */
+export function resolvedSettings(file: YamlFile): Record<string, unknown> {
+  const data = file.data !== null && typeof file.data === 'object' && !Array.isArray(file.data) ? (file.data as Record<string, unknown>) : {};
+  const values = Object.fromEntries(Object.entries(data).filter(([key]) => key in fields));
+  resolveReferences(file, values);
+  return values;
 }
 
 function defaultOf(key: string): unknown {

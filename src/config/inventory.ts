@@ -1,8 +1,8 @@
 // Ansible INI inventories (the `all-in-one` / `multinode` files kolla-ansible operators already
 // have). No npm package parses this dialect faithfully, and we want every error to say file:line.
-import { readFileSync } from 'node:fs';
 import { InputError } from './errors.js';
-import { didYouMean } from './yaml-file.js';
+import { isHostAddress, isInventoryHostName, isIpAddress, isPortText, limits, patterns, shown } from './values.js';
+import { didYouMean, fileTooBig, readOperatorFile } from './yaml-file.js';
 
 export interface InventoryHost {
   name: string;
@@ -39,15 +39,28 @@ export interface InventoryOptions {
 export const topLevelGroups = ['control', 'network', 'compute', 'storage', 'monitoring', 'deployment', 'baremetal'] as const;
 
 export function loadInventory(path: string, opts: InventoryOptions = {}): Inventory {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new InputError(`${path}: cannot read the inventory (${code ?? String(err)})`);
-  }
-  return parseInventory(path, text, opts);
+  return parseInventory(path, readOperatorFile(path, 'the inventory'), opts);
 }
+
+/**
+ * The host variables berth reads, and what each must look like. They reach ssh, Docker and shell
+ * commands (ansible_host and tunnel_address are in CMD-SHELL healthchecks), so each is checked on
+ * the line that sets it; other variables are Ansible's business and pass through unchecked.
+ */
+const checkedVars: Record<string, { valid: (v: string) => boolean; what: string; hint: string }> = {
+  ansible_host: { valid: isHostAddress, what: 'must be an IP address or a DNS host name', hint: 'write ansible_host=192.0.2.11 or ansible_host=node1.example.com' },
+  tunnel_address: { valid: isIpAddress, what: 'must be an IP address', hint: 'write the IP address of the host on the tunnel network, e.g. tunnel_address=10.0.1.11' },
+  ansible_port: { valid: isPortText, what: 'must be a port number (1-65535)', hint: 'write e.g. ansible_port=22' },
+  ansible_user: { valid: (v) => patterns.userName.test(v), what: 'must be a user name', hint: 'user names are up to 32 letters, digits, _, . and -, not starting with a digit, . or -' },
+  ansible_ssh_user: { valid: (v) => patterns.userName.test(v), what: 'must be a user name', hint: 'user names are up to 32 letters, digits, _, . and -, not starting with a digit, . or -' },
+  ansible_connection: { valid: (v) => patterns.connection.test(v), what: 'must be a connection plugin name', hint: 'berth supports ansible_connection=local or ansible_connection=ssh' },
+  ansible_become: { valid: (v) => patterns.booleanWord.test(v), what: 'must be yes or no', hint: 'write yes/no or true/false' },
+  ansible_ssh_private_key_file: {
+    valid: (v) => v.length <= limits.pathChars && patterns.path.test(v),
+    what: 'must be a file path',
+    hint: 'paths are letters, digits and _ . / ~ + @ % , : = - (no spaces or shell characters)',
+  },
+};
 
 type SectionKind = 'hosts' | 'children' | 'vars';
 
@@ -72,21 +85,35 @@ export function parseInventory(path: string, text: string, opts: InventoryOption
   const fail: Fail = (line, message, hint) => {
     throw new InputError(`${path}:${line}: ${message}`, hint);
   };
+  // The value is not printed: the line is named, and a value of the wrong key may be a secret.
+  const checkVar = (line: number, scope: string, key: string, value: string): void => {
+    const check = checkedVars[key];
+    if (check && !check.valid(value)) fail(line, `${scope}: ${key}: ${check.what}`, check.hint);
+  };
+
+  if (Buffer.byteLength(text) > limits.fileBytes) throw fileTooBig(path);
+  const lines = text.split(/\r?\n/);
+  if (lines.length > limits.inventoryLines) {
+    fail(limits.inventoryLines + 1, `more than ${limits.inventoryLines} lines`, 'check that this is the right file');
+  }
 
   // Hosts before any section are "ungrouped", as in Ansible.
   let group = 'ungrouped';
   let kind: SectionKind = 'hosts';
-  for (const [i, raw] of text.split(/\r?\n/).entries()) {
+  for (const [i, raw] of lines.entries()) {
     const line = i + 1;
+    if (raw.length > limits.inventoryLineChars) {
+      fail(line, `line is longer than ${limits.inventoryLineChars} characters`, 'split the host variables over [group:vars] sections');
+    }
     const trimmed = raw.trim();
     if (trimmed === '' || trimmed.startsWith('#') || trimmed.startsWith(';')) continue;
 
     if (trimmed.startsWith('[')) {
       const m = /^\[([^\]]*)\]\s*(?:[#;].*)?$/.exec(trimmed);
-      if (!m) fail(line, `malformed section header "${trimmed}"`, 'write it as [group], [group:children] or [group:vars]');
+      if (!m) fail(line, `malformed section header "${shown(trimmed)}"`, 'write it as [group], [group:children] or [group:vars]');
       const [name, suffix, extra] = m[1]!.trim().split(':');
       if (extra !== undefined || (suffix !== undefined && suffix !== 'children' && suffix !== 'vars')) {
-        fail(line, `malformed section header "${trimmed}"`, 'the only section kinds are [group], [group:children] and [group:vars]');
+        fail(line, `malformed section header "${shown(trimmed)}"`, 'the only section kinds are [group], [group:children] and [group:vars]');
       }
       checkGroupName(name!, line, fail);
       group = name!;
@@ -105,7 +132,7 @@ export function parseInventory(path: string, text: string, opts: InventoryOption
 
     if (kind === 'children') {
       const child = stripInlineComment(trimmed);
-      if (/\s/.test(child)) fail(line, `a [${group}:children] line must hold one group name, found "${child}"`);
+      if (/\s/.test(child)) fail(line, `a [${group}:children] line must hold one group name, found "${shown(child)}"`);
       checkGroupName(child, line, fail);
       const lines = src.childLines.get(group) ?? new Map<string, number>();
       src.childLines.set(group, lines);
@@ -119,10 +146,12 @@ export function parseInventory(path: string, text: string, opts: InventoryOption
     if (kind === 'vars') {
       const eq = trimmed.indexOf('=');
       const key = eq < 0 ? '' : trimmed.slice(0, eq).trim();
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) {
-        fail(line, `a [${group}:vars] line must be key=value`, 'variable names are letters, digits and _');
+      if (!patterns.variableName.test(key)) {
+        fail(line, `a [${group}:vars] line must be key=value`, 'variable names are up to 128 letters, digits and _');
       }
-      src.groupVars.get(group)![key] = unquote(stripInlineComment(trimmed.slice(eq + 1).trim()), line, fail);
+      const value = unquote(stripInlineComment(trimmed.slice(eq + 1).trim()), line, fail);
+      checkVar(line, `[${group}:vars]`, key, value);
+      src.groupVars.get(group)![key] = value;
       continue;
     }
 
@@ -130,30 +159,45 @@ export function parseInventory(path: string, text: string, opts: InventoryOption
     const words = shellWords(raw, line, fail);
     if (words.length === 0) continue;
     const [pattern, ...assignments] = words;
+    // `name:port`, but not an IPv6 address; the colons inside a range's brackets do not count.
+    const portMatch = /^(.*[^:]):(\d+)$/.exec(pattern!);
+    let namePattern = pattern!;
+    let linePort: string | undefined;
+    if (portMatch && !portMatch[1]!.replace(/\[[^\]]*\]/g, '').includes(':')) {
+      namePattern = portMatch[1]!;
+      linePort = portMatch[2]!;
+    }
+    const scope = `host "${shown(namePattern)}"`;
     const vars: Record<string, string> = {};
     for (const [n, word] of assignments.entries()) {
       const eq = word.indexOf('=');
       // The word itself is not printed: it may be half of `ansible_password secret`.
       if (eq <= 0) fail(line, `host variables must be key=value; word ${n + 2} on this line has no "="`);
-      vars[word.slice(0, eq)] = word.slice(eq + 1);
+      const key = word.slice(0, eq);
+      if (!patterns.variableName.test(key)) {
+        fail(line, `host variables must be key=value; word ${n + 2} on this line has no valid variable name before "="`, 'variable names are up to 128 letters, digits and _');
+      }
+      checkVar(line, scope, key, word.slice(eq + 1));
+      vars[key] = word.slice(eq + 1);
     }
-    // `name:port`, but not an IPv6 address; the colons inside a range's brackets do not count.
-    const portMatch = /^(.*[^:]):(\d+)$/.exec(pattern!);
-    let namePattern = pattern!;
-    if (portMatch && !portMatch[1]!.replace(/\[[^\]]*\]/g, '').includes(':')) {
-      namePattern = portMatch[1]!;
-      vars.ansible_port ??= portMatch[2]!;
+    if (linePort !== undefined && vars.ansible_port === undefined) {
+      checkVar(line, scope, 'ansible_port', linePort);
+      vars.ansible_port = linePort;
     }
     const g = inv.groups.get(group)!;
     const listed = src.hostLines.get(group) ?? new Map<string, number>();
     src.hostLines.set(group, listed);
     for (const name of expandHostPattern(namePattern, line, fail)) {
+      if (!isInventoryHostName(name)) {
+        fail(line, `"${shown(name)}" is not a valid host name`, 'host names are up to 253 letters, digits, _, . and -, starting with a letter, digit or _, or an IP address');
+      }
       const first = listed.get(name);
       if (first !== undefined) fail(line, `duplicate host "${name}" in [${group}] (already listed at line ${first})`, 'list each host once per group');
       listed.set(name, line);
       g.hosts.push(name);
       const host = inv.hosts.get(name) ?? { name, vars: {}, line };
       inv.hosts.set(name, host);
+      if (inv.hosts.size > limits.inventoryHosts) fail(line, `more than ${limits.inventoryHosts} hosts`, 'check the host ranges on this line');
       if (vars.ansible_host !== undefined) {
         const previous = host.vars.ansible_host;
         if (previous !== undefined && previous !== vars.ansible_host) {
@@ -237,8 +281,8 @@ function emptyGroup(name: string, line: number): InventoryGroup {
 }
 
 function checkGroupName(name: string, line: number, fail: Fail): void {
-  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(name)) {
-    fail(line, `"${name}" is not a valid group name`, 'group names are letters, digits, _, . and -');
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(name)) {
+    fail(line, `"${shown(name)}" is not a valid group name`, 'group names are up to 128 letters, digits, _, . and -');
   }
 }
 
@@ -289,33 +333,40 @@ function shellWords(raw: string, line: number, fail: Fail): string[] {
 function expandHostPattern(pattern: string, line: number, fail: Fail): string[] {
   const open = pattern.indexOf('[');
   if (open < 0) {
-    if (pattern.includes(']') || pattern.includes('=')) fail(line, `"${pattern}" is not a valid host name`);
+    if (pattern.includes(']') || pattern.includes('=')) fail(line, `"${shown(pattern)}" is not a valid host name`);
     return [pattern];
   }
   const m = /^([^[\]]*)\[([A-Za-z0-9]*):([A-Za-z0-9]+)(?::(\d+))?\](.*)$/.exec(pattern);
-  if (!m) fail(line, `malformed host range in "${pattern}"`, 'write ranges as name[01:10] or name[a:f]');
+  if (!m) fail(line, `malformed host range in "${shown(pattern)}"`, 'write ranges as name[01:10] or name[a:f]');
   const [, prefix, begin, end, strideText, rest] = m;
   const stride = strideText === undefined ? 1 : Number(strideText);
-  if (stride < 1) fail(line, `host range "${pattern}" needs a stride of at least 1`);
+  if (stride < 1) fail(line, `host range "${shown(pattern)}" needs a stride of at least 1`);
   const items: string[] = [];
   if (/^\d*$/.test(begin!) && /^\d+$/.test(end!)) {
     const from = begin === '' ? 0 : Number(begin);
     const to = Number(end);
     // Ansible's rule: a zero-padded start fixes the width, and the end must have that width too.
     const width = begin!.length > 1 && begin!.startsWith('0') ? begin!.length : 0;
-    if (width && end!.length !== width) fail(line, `host range "${pattern}": ${begin} and ${end} must have the same number of digits`);
-    if (from > to) fail(line, `host range "${pattern}" runs backwards`);
+    if (width && end!.length !== width) fail(line, `host range "${shown(pattern)}": ${begin} and ${end} must have the same number of digits`);
+    if (from > to) fail(line, `host range "${shown(pattern)}" runs backwards`);
+    // Counted before expanding: node[1:99999999] would otherwise fill memory.
+    if (Math.floor((to - from) / stride) + 1 > limits.inventoryHosts) tooManyHosts(pattern, line, fail);
     for (let n = from; n <= to; n += stride) items.push(String(n).padStart(width, '0'));
   } else if (/^[a-z]$/.test(begin!) === /^[a-z]$/.test(end!) && /^[A-Za-z]$/.test(begin!) && /^[A-Za-z]$/.test(end!)) {
     const from = begin!.charCodeAt(0);
     const to = end!.charCodeAt(0);
-    if (from > to) fail(line, `host range "${pattern}" runs backwards`);
+    if (from > to) fail(line, `host range "${shown(pattern)}" runs backwards`);
     for (let c = from; c <= to; c += stride) items.push(String.fromCharCode(c));
   } else {
-    fail(line, `malformed host range in "${pattern}"`, 'a range is numbers (name[01:10]) or single letters of one case (name[a:f])');
+    fail(line, `malformed host range in "${shown(pattern)}"`, 'a range is numbers (name[01:10]) or single letters of one case (name[a:f])');
   }
   const tails = expandHostPattern(rest!, line, fail);
+  if (items.length * tails.length > limits.inventoryHosts) tooManyHosts(pattern, line, fail);
   return items.flatMap((item) => tails.map((tail) => `${prefix}${item}${tail}`));
+}
+
+function tooManyHosts(pattern: string, line: number, fail: Fail): never {
+  return fail(line, `host range "${shown(pattern)}" makes more than ${limits.inventoryHosts} hosts`, 'check the range bounds');
 }
 
 /** Hosts of a group with its :children, in Ansible's order (own hosts, then children breadth first), deduplicated. */

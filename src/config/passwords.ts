@@ -1,10 +1,12 @@
 // passwords.yml: every secret of the deployment, in one 0600 file. No function here puts a value into
 // an error, a warning or a return value other than loadPasswords' own result.
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, chmodSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync, chmodSync } from 'node:fs';
 import { randomBytes, randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import { Document, isMap, isScalar, LineCounter, parseDocument, type Pair } from 'yaml';
 import { InputError } from './errors.js';
+import { limits, patterns, shown } from './values.js';
+import { checkYamlText, readOperatorFile } from './yaml-file.js';
 
 export interface SecretSpec {
   name: string;
@@ -24,7 +26,7 @@ export function loadPasswords(configDir: string, requiredKeys: readonly string[]
     const octal = mode.toString(8).padStart(4, '0');
     throw new InputError(`${path}: readable by other users (mode ${octal}); it must be 0600`, `run chmod 600 ${path} (berth genpwd also fixes it)`);
   }
-  const { doc, lines } = parse(path, readFileSync(path, 'utf8'));
+  const { doc, lines } = parse(path, readOperatorFile(path));
   const map = doc.contents;
   if (map !== null && !isMap(map) && !(isScalar(map) && map.value === null)) {
     throw new InputError(`${path}: must be a mapping of key: value lines`);
@@ -41,7 +43,9 @@ export function loadPasswords(configDir: string, requiredKeys: readonly string[]
     const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
     pairs.set(key, pair);
     const value = isScalar(pair.value) ? pair.value.value : undefined;
-    if (typeof value === 'string' && value !== '') result[key] = value;
+    if (typeof value !== 'string' || value === '') continue;
+    checkSecret(at(pair), key, value);
+    result[key] = value;
   }
   for (const key of requiredKeys) {
     if (result[key] !== undefined) continue;
@@ -64,7 +68,7 @@ export function genpwd(configDir: string, keys: readonly SecretSpec[]): { added:
   if (!existsSync(configDir)) throw new InputError(`${configDir}: no such directory`, 'run berth init first, or pass --config-dir');
   const warnings: string[] = [];
   const exists = existsSync(path);
-  const doc = exists ? parse(path, readFileSync(path, 'utf8')).doc : newDocument();
+  const doc = exists ? parse(path, readOperatorFile(path)).doc : newDocument();
   if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) doc.contents = doc.createNode({});
   const map = doc.contents;
   if (!isMap(map)) throw new InputError(`${path}: must be a mapping of key: value lines`);
@@ -101,6 +105,25 @@ export function genpwd(configDir: string, keys: readonly SecretSpec[]): { added:
   return { added, warnings };
 }
 
+/**
+ * Secrets go into INI files, SQL and client.cnf: one line, bounded. The messages name the key and
+ * never the value, not even its length.
+ */
+function checkSecret(where: string, key: string, value: string): void {
+  if (!patterns.variableName.test(key)) {
+    throw new InputError(`${where}: "${shown(key)}" is not a valid key`, 'keys are up to 128 letters, digits and _, like database_password');
+  }
+  const problem =
+    value.length > limits.passwordChars
+      ? `longer than ${limits.passwordChars} characters`
+      : !patterns.oneLine.test(value)
+        ? 'contains a control character (a newline, tab or NUL, for instance)'
+        : value.trim() !== value
+          ? 'starts or ends with whitespace, which INI files drop'
+          : undefined;
+  if (problem) throw new InputError(`${where}: ${key}: ${problem}`, `set a shorter single-line value, or empty it and run berth genpwd to generate one`);
+}
+
 const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
 export function generatePassword(): string {
@@ -125,6 +148,7 @@ function newDocument(): Document {
 }
 
 function parse(path: string, text: string): { doc: Document; lines: LineCounter } {
+  checkYamlText(path, text);
   const lines = new LineCounter();
   // YAML 1.1 like the other config files; when writing, the library then quotes any value 1.1 would misread.
   const doc = parseDocument(text, { lineCounter: lines, version: '1.1', prettyErrors: false, uniqueKeys: true });

@@ -1,8 +1,9 @@
 // YAML files given by the operator: parsed with positions, so every error can say file:line:column.
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { isMap, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { InputError } from './errors.js';
+import { limits, shown } from './values.js';
 
 export interface YamlFile {
   path: string;
@@ -12,17 +13,83 @@ export interface YamlFile {
 }
 
 export function readYamlFile(path: string): YamlFile {
-  let text: string;
+  return parseYamlText(path, readOperatorFile(path));
+}
+
+/**
+ * Every operator file is read through here: at most limits.fileBytes are read, so a wrong path
+ * (a disk image, /dev/zero) is refused by name instead of filling memory.
+ */
+export function readOperatorFile(path: string, what = ''): string {
+  const cannot = (err: unknown): InputError =>
+    new InputError(`${path}: cannot read${what ? ` ${what}` : ''} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  let fd: number;
   try {
-    text = readFileSync(path, 'utf8');
+    fd = openSync(path, 'r');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new InputError(`${path}: cannot read (${code ?? String(err)})`);
+    throw cannot(err);
   }
-  return parseYamlText(path, text);
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new InputError(`${path}: not a regular file`, 'give the path of the file itself');
+    if (stat.size > limits.fileBytes) throw fileTooBig(path);
+    // Read one byte past the limit: the size from fstat may be stale or 0 (procfs).
+    const buf = Buffer.alloc(limits.fileBytes + 1);
+    let n = 0;
+    for (let r = -1; r !== 0 && n < buf.length; n += r) r = readSync(fd, buf, n, buf.length - n, null);
+    if (n > limits.fileBytes) throw fileTooBig(path);
+    return buf.toString('utf8', 0, n);
+  } catch (err) {
+    throw err instanceof InputError ? err : cannot(err);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function fileTooBig(path: string): InputError {
+  return new InputError(`${path}: larger than ${limits.fileBytes / 1024 / 1024} MiB, the most berth reads from one file`, 'check that this is the right file; configuration files are a few kilobytes');
+}
+
+/** Size and nesting limits for YAML text, also when it did not come from readOperatorFile. */
+export function checkYamlText(path: string, text: string): void {
+  if (Buffer.byteLength(text) > limits.fileBytes) throw fileTooBig(path);
+  const deep = flowNestingOffset(text, limits.yamlNesting);
+  if (deep !== undefined) {
+    const line = text.slice(0, deep).split('\n').length;
+    const col = deep - text.lastIndexOf('\n', deep - 1);
+    throw new InputError(`${path}:${line}:${col}: [ or { nested more than ${limits.yamlNesting} levels deep`, 'berth files are flat key: value settings; simplify the value');
+  }
+}
+
+/**
+ * Where flow collections first nest deeper than `max`, skipping quoted scalars and comments; the
+ * yaml parser itself runs out of memory on very deep nesting (a fatal error, not an exception).
+ */
+function flowNestingOffset(text: string, max: number): number | undefined {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    const prev = i === 0 ? '\n' : text[i - 1]!;
+    if (c === '[' || c === '{') {
+      if (++depth > max) return i;
+    } else if (c === ']' || c === '}') {
+      depth = Math.max(0, depth - 1);
+    } else if (c === '#' && /\s/.test(prev)) {
+      const end = text.indexOf('\n', i);
+      i = end < 0 ? text.length : end;
+    } else if ((c === '"' || c === "'") && /[\s[{,:]/.test(prev)) {
+      // A quote only starts a quoted scalar at the start of a token.
+      for (i++; i < text.length; i++) {
+        if (c === '"' && text[i] === '\\') i++;
+        else if (text[i] === c) break;
+      }
+    }
+  }
+  return undefined;
 }
 
 export function parseYamlText(path: string, text: string): YamlFile {
+  checkYamlText(path, text);
   const lineCounter = new LineCounter();
   // YAML 1.1: operators' kolla-ansible files say `yes`/`no` and mean booleans.
   const doc = parseDocument(text, { lineCounter, version: '1.1', prettyErrors: false, uniqueKeys: true });
@@ -65,7 +132,13 @@ function nearestNode(doc: Document, keyPath: string[], preferKey: boolean): Node
 }
 
 /** Validates with a zod schema; the first problem becomes one actionable line. */
-export function validateYaml<S extends z.ZodType>(file: YamlFile, schema: S, knownKeys?: readonly string[]): z.infer<S> {
+export function validateYaml<S extends z.ZodType>(
+  file: YamlFile,
+  schema: S,
+  knownKeys?: readonly string[],
+  /** What to write instead, by top-level key. */
+  hints?: Readonly<Record<string, string>>,
+): z.infer<S> {
   const result = schema.safeParse(file.data);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
@@ -74,12 +147,15 @@ export function validateYaml<S extends z.ZodType>(file: YamlFile, schema: S, kno
     const at = file.where([...issue.path, key]);
     const suggestion = knownKeys ? didYouMean(key, knownKeys) : undefined;
     throw new InputError(
-      `${at}: unknown key "${[...issue.path, key].join('.')}"${suggestion ? `; did you mean "${suggestion}"?` : ''}`,
+      `${at}: unknown key "${shown([...issue.path, key].join('.'))}"${suggestion ? `; did you mean "${suggestion}"?` : ''}`,
       'remove the key or correct its name',
     );
   }
-  const keyName = issue.path.length ? issue.path.join('.') : '(top level)';
-  throw new InputError(`${file.where(issue.path)}: ${keyName}: ${issue.message}`);
+  const keyName = issue.path.length ? shown(issue.path.map(String).join('.')) : '(top level)';
+  // A record's bad key: zod's own message is only "Invalid key in record".
+  const message = issue.code === 'invalid_key' ? (issue.issues[0]?.message ?? issue.message) : issue.message;
+  const hint = hints?.[String(issue.path[0])] ?? `correct the value of ${keyName}`;
+  throw new InputError(`${file.where(issue.path)}: ${keyName}: ${message}`, hint);
 }
 
 export function didYouMean(word: string, candidates: readonly string[]): string | undefined {

@@ -101,3 +101,23 @@ test('detectDefaultInterface follows the default route, else the first non-loopb
   assert.deepEqual(detectDefaultInterface({ routeTable: null, interfaces }), { interface: 'eth0', address: '10.0.0.5' });
   assert.throws(() => detectDefaultInterface({ routeTable: null, interfaces: { lo: interfaces.lo } }), InputError);
 });
+
+test('a tunnel_address or ansible_host that is not an address stops the deployment at its inventory line', () => {
+  const dir = freshDir();
+  writeFileSync(join(dir, 'globals.yml'), 'network_interface: eth0\n');
+  genpwd(dir, []);
+  writeFileSync(join(dir, 'multinode'), '[control]\nctl01 ansible_host=10.0.0.11 tunnel_address=10.0.1.11\n');
+  const { deployment } = loadDeployment(dir, { requiredSecrets: [] });
+  assert.equal(deployment.hosts[0]!.tunnelAddress, '10.0.1.11');
+
+  writeFileSync(join(dir, 'multinode'), '[control]\nctl01 ansible_host=10.0.0.11 tunnel_address="10.0.1.11 && reboot"\n');
+  assert.throws(
+    () => loadDeployment(dir, { requiredSecrets: [] }),
+    (err: unknown) => err instanceof InputError && err.message === `${join(dir, 'multinode')}:2: host "ctl01": tunnel_address: must be an IP address`,
+  );
+  writeFileSync(join(dir, 'multinode'), '[all:vars]\nansible_host="$(reboot)"\n[control]\nctl01\n');
+  assert.throws(
+    () => loadDeployment(dir, { requiredSecrets: [] }),
+    (err: unknown) => err instanceof InputError && err.message === `${join(dir, 'multinode')}:2: [all:vars]: ansible_host: must be an IP address or a DNS host name`,
+  );
+});

@@ -117,3 +117,68 @@ test('the build: section is left to build-config.ts', () => {
   assert.doesNotThrow(() => loadGlobals(dir));
   assert.throws(() => loadBuildConfig(dir), /unknown key "build\.anything_goes_here"/);
 });
+
+test('a 2 MB openstack_release is refused: the file is over the size limit, named, and nothing of it is echoed', () => {
+  const dir = dirWithGlobals(`network_interface: eth0\nopenstack_release: "${'z'.repeat(2 * 1024 * 1024)}"\n`);
+  assert.throws(
+    () => loadGlobals(dir),
+    (err: unknown) =>
+      err instanceof InputError && err.message.startsWith(`${join(dir, 'globals.yml')}: larger than 1 MiB`) && err.message.length < 300 && !!err.hint,
+  );
+});
+
+test('an over-long value under the file limit is refused with file:line:col, the key and its length', () => {
+  rejects(`network_interface: eth0\nopenstack_release: "${'z'.repeat(512 * 1024)}"\n`, /^globals\.yml:2:1: openstack_release: too long \(524288 characters; at most 32\)$/);
+  rejects(`network_interface: eth0\nopenstack_region_name: ${'R'.repeat(65)}\n`, /^globals\.yml:2:1: openstack_region_name: too long \(65 characters; at most 64\)$/);
+});
+
+test('values that would reach a shell command, a path or an INI file are refused by pattern', () => {
+  rejects('network_interface: eth0\nopenstack_release: "zed; rm -rf /"\n', /^globals\.yml:2:1: openstack_release: not a quoted release name/);
+  rejects('network_interface: eth0\nopenstack_release: 2023.1\n', /^globals\.yml:2:1: openstack_release: expected a quoted release name/);
+  rejects('network_interface: "eth0;reboot"\n', /^globals\.yml:1:1: network_interface: not a network interface name/);
+  rejects('network_interface: eth0\ntunnel_interface: "-eth1"\n', /^globals\.yml:2:1: tunnel_interface: not a network interface name/);
+  rejects('network_interface: eth0\nkolla_internal_vip_address: "fe80::1%$(id)"\n', /^globals\.yml:2:1: kolla_internal_vip_address: not an IP address$/);
+  rejects('network_interface: eth0\nnode_config_directory: "/etc/berth $(id)"\n', /^globals\.yml:2:1: node_config_directory: not an absolute path/);
+  rejects('network_interface: eth0\nnode_config_directory: /etc/../root\n', /^globals\.yml:2:1: node_config_directory: not an absolute path/);
+  rejects('network_interface: eth0\nnode_config_directory: etc/berth\n', /^globals\.yml:2:1: node_config_directory: not an absolute path/);
+  rejects('network_interface: eth0\ndocker_registry: "registry:5000; id"\n', /^globals\.yml:2:1: docker_registry: not a registry host\[:port\]/);
+  rejects('network_interface: eth0\ndocker_registry: "registry:99999"\n', /^globals\.yml:2:1: docker_registry: not a registry/);
+  rejects("network_interface: eth0\nopenstack_region_name: \"Region'One\"\n", /^globals\.yml:2:1: openstack_region_name: not a region name/);
+  rejects('network_interface: eth0\nkeystone_admin_user: "admin\\nexport X=1"\n', /^globals\.yml:2:1: keystone_admin_user: not a user name/);
+  rejects('network_interface: eth0\nkeystone_admin_project: ""\n', /^globals\.yml:2:1: keystone_admin_project: must not be empty$/);
+  rejects('network_interface: eth0\nfernet_token_expiry: 99999999999\n', /^globals\.yml:2:1: fernet_token_expiry: must be at most 31536000/);
+  rejects('network_interface: eth0\ndatabase_port: 0\n', /^globals\.yml:2:1: database_port: expected a port number \(1-65535\)$/);
+});
+
+test('a refused value comes with a hint saying what to write', () => {
+  const dir = dirWithGlobals('network_interface: eth0\nopenstack_release: "zed!"\n');
+  assert.throws(() => loadGlobals(dir), (err: unknown) => err instanceof InputError && /"2023\.1"/.test(err.hint ?? ''));
+});
+
+test('a long unknown key is shortened in the message', () => {
+  const dir = dirWithGlobals(`network_interface: eth0\n${'k'.repeat(1000)}: 1\n`);
+  assert.throws(() => loadGlobals(dir), (err: unknown) => err instanceof InputError && /^.*globals\.yml:2:1: unknown key "k{64}…"$/.test(err.message));
+});
+
+test('deeply nested YAML is refused by line before the parser runs out of memory', () => {
+  rejects(`network_interface: eth0\nx: ${'['.repeat(200_000)}${']'.repeat(200_000)}\n`, /^globals\.yml:2:68: \[ or \{ nested more than 64 levels deep$/);
+});
+
+test('ordinary kolla-ansible values pass: quoted releases, registries with ports, IPv6 VIPs', () => {
+  const { globals } = loadGlobals(
+    dirWithGlobals(`network_interface: "br-ex.100"
+kolla_internal_vip_address: "2001:db8::10"
+openstack_release: "2023.1"
+openstack_tag: "{{ openstack_release }}"
+docker_registry: "192.0.2.10:4000"
+docker_namespace: "kolla/openstack"
+node_config_directory: "/etc/kolla"
+openstack_region_name: "Region_Two-b"
+keystone_admin_user: "cloud.admin@example"
+keystone_admin_project: "admin"
+`),
+  );
+  assert.equal(globals.openstack_tag, '2023.1');
+  assert.equal(globals.docker_registry, '192.0.2.10:4000');
+  assert.equal(globals.kolla_internal_vip_address, '2001:db8::10');
+});

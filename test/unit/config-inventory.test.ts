@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { InputError } from '../../src/config/errors.js';
-import { hostsOf, hostVars, parseInventory } from '../../src/config/inventory.js';
+import { hostsOf, hostVars, loadInventory, parseInventory } from '../../src/config/inventory.js';
 
 const parse = (text: string) => parseInventory('inv', text);
 
@@ -163,4 +166,67 @@ test('a malformed host variable does not echo what may be a secret', () => {
     () => parse('[control]\nn1 ansible_password s3cr3t-value\n'),
     (err: unknown) => err instanceof InputError && /^inv:2: host variables must be key=value/.test(err.message) && !err.message.includes('s3cr3t'),
   );
+});
+
+test('ansible_host with a shell command in it is refused naming file:line, the host and the key, not the value', () => {
+  for (const text of ['[control]\nctl01\nn1 ansible_host="1.2.3.4;rm -rf /"\n', '[control]\nctl01\nn1 ansible_host=1.2.3.4;rm\n', "[control]\nctl01\nn1 ansible_host='$(reboot)'\n"]) {
+    assert.throws(
+      () => parse(text),
+      (err: unknown) =>
+        err instanceof InputError &&
+        err.message === 'inv:3: host "n1": ansible_host: must be an IP address or a DNS host name' &&
+        !/rm|reboot/.test(err.message) &&
+        /ansible_host=/.test(err.hint ?? ''),
+    );
+  }
+});
+
+test('tunnel_address must be an IP address, on a host line or in [group:vars]', () => {
+  rejects('[control]\nn1 tunnel_address=10.0.0.300\n', /^inv:2: host "n1": tunnel_address: must be an IP address$/);
+  rejects('[control]\nn1 tunnel_address=node1.example.com\n', /^inv:2: host "n1": tunnel_address: must be an IP address$/);
+  rejects('[control]\nn1\n[all:vars]\ntunnel_address="10.0.0.1 && reboot"\n', /^inv:4: \[all:vars\]: tunnel_address: must be an IP address$/);
+  rejects('[control]\nn1 tunnel_address=fe80::1%eth0\n', /^inv:2: host "n1": tunnel_address: must be an IP address$/);
+});
+
+test('the other variables berth reads get a type and pattern; the rest pass through', () => {
+  rejects('[control]\nn1 ansible_port=0\n', /^inv:2: host "n1": ansible_port: must be a port number \(1-65535\)$/);
+  rejects('[control]\nn1 ansible_port=0x16\n', /^inv:2: host "n1": ansible_port: must be a port number/);
+  rejects('[control]\nn1:70000\n', /^inv:2: host "n1": ansible_port: must be a port number/);
+  rejects('[control]\nn1 ansible_user=-oProxyCommand=id\n', /^inv:2: host "n1": ansible_user: must be a user name$/);
+  rejects('[control:vars]\nansible_ssh_user="root user"\n[control]\nn1\n', /^inv:2: \[control:vars\]: ansible_ssh_user: must be a user name$/);
+  rejects('[control]\nn1 ansible_connection="local;id"\n', /^inv:2: host "n1": ansible_connection: must be a connection plugin name$/);
+  rejects('[control]\nn1 ansible_become=maybe\n', /^inv:2: host "n1": ansible_become: must be yes or no$/);
+  rejects('[control]\nn1 ansible_ssh_private_key_file="~/.ssh/id rsa"\n', /^inv:2: host "n1": ansible_ssh_private_key_file: must be a file path$/);
+  rejects('[control]\nn1 bad-name=1\n', /^inv:2: host variables must be key=value; word 2 on this line has no valid variable name/);
+  const inv = parse(
+    '[control]\nctl01 ansible_host=ctl01.example.com ansible_user=deploy_1 ansible_become=True ansible_ssh_private_key_file=~/.ssh/id_ed25519 tunnel_address=10.0.1.11 anything="goes $(here)"\n' +
+      '[compute]\nfd00::21 ansible_host=fd00::21 ansible_connection=community.docker.docker\n',
+  );
+  assert.equal(inv.hosts.get('ctl01')?.vars.tunnel_address, '10.0.1.11');
+  assert.equal(inv.hosts.get('ctl01')?.vars.anything, 'goes $(here)');
+  assert.equal(inv.hosts.get('fd00::21')?.vars.ansible_host, 'fd00::21');
+});
+
+test('host names: letters, digits, _, . and -, no leading -', () => {
+  rejects('[control]\n-oProxyCommand\n', /^inv:2: "-oProxyCommand" is not a valid host name/);
+  rejects('[control]\nn1;id\n', /^inv:2: "n1;id" is not a valid host name/);
+  rejects(`[control]\n${'h'.repeat(254)}\n`, /^inv:2: "h{64}…" is not a valid host name/);
+});
+
+test('size limits: line length, host ranges, file size', () => {
+  rejects(`[control]\nn1 note=${'x'.repeat(5000)}\n`, /^inv:2: line is longer than 4096 characters$/);
+  const started = Date.now();
+  rejects('[compute]\nnode[1:99999999]\n', /^inv:2: host range "node\[1:99999999\]" makes more than 10000 hosts$/);
+  rejects('[compute]\nr[1:200]n[1:200]\n', /^inv:2: host range .* makes more than 10000 hosts$/);
+  assert.ok(Date.now() - started < 2000);
+  rejects(`${'\n'.repeat(100_001)}[control]\n`, /^inv:100001: more than 100000 lines$/);
+
+  const dir = mkdtempSync(join(tmpdir(), 'berth-inv-'));
+  const path = join(dir, 'multinode');
+  writeFileSync(path, `[control]\n${'# padding\n'.repeat(200_000)}n1\n`);
+  assert.throws(
+    () => loadInventory(path),
+    (err: unknown) => err instanceof InputError && err.message === `${path}: larger than 1 MiB, the most berth reads from one file`,
+  );
+  assert.throws(() => loadInventory(dir), (err: unknown) => err instanceof InputError && /not a regular file|cannot read/.test(err.message));
 });

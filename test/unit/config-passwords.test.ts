@@ -99,3 +99,44 @@ test('loadPasswords refuses a file other users can read', () => {
   const dir = configDir('database_password: s3cr3t\n', 0o640);
   assert.throws(() => loadPasswords(dir, []), (err: unknown) => err instanceof InputError && /mode 0640\); it must be 0600/.test(err.message) && !err.message.includes('s3cr3t'));
 });
+
+test('an over-long password is refused naming file:line:col and the key, never the value', () => {
+  const secret = 'Zq'.repeat(600);
+  const dir = configDir(`database_password: ok\nkeystone_admin_password: ${secret}\n`);
+  const path = join(dir, 'passwords.yml');
+  assert.throws(
+    () => loadPasswords(dir, ['database_password']),
+    (err: unknown) =>
+      err instanceof InputError &&
+      err.message === `${path}:2:1: keystone_admin_password: longer than 1024 characters` &&
+      !`${err.message} ${err.hint}`.includes('ZqZq'),
+  );
+  // 1024 characters is still fine.
+  assert.equal(loadPasswords(configDir(`database_password: ${'a'.repeat(1024)}\n`), ['database_password']).database_password!.length, 1024);
+});
+
+test('a password with a newline, NUL or surrounding space is refused without echoing it', () => {
+  for (const [value, problem] of [
+    ['"s3cr3t\\ninjected = 1"', /control character/],
+    ['"s3cr3t\\0"', /control character/],
+    ['" s3cr3t"', /whitespace/],
+  ] as const) {
+    const dir = configDir(`database_password: ${value}\n`);
+    assert.throws(
+      () => loadPasswords(dir, ['database_password']),
+      (err: unknown) =>
+        err instanceof InputError &&
+        err.message.startsWith(`${join(dir, 'passwords.yml')}:1:1: database_password: `) &&
+        problem.test(err.message) &&
+        !`${err.message} ${err.hint}`.includes('s3cr3t'),
+    );
+  }
+});
+
+test('a passwords.yml over 1 MiB is refused by name, by loadPasswords and genpwd alike', () => {
+  const dir = configDir(`database_password: ${'x'.repeat(1000)}\n`.repeat(1100));
+  const path = join(dir, 'passwords.yml');
+  const tooBig = (err: unknown) => err instanceof InputError && err.message === `${path}: larger than 1 MiB, the most berth reads from one file`;
+  assert.throws(() => loadPasswords(dir, []), tooBig);
+  assert.throws(() => genpwd(dir, keys), tooBig);
+});
