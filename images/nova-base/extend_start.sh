@@ -1,7 +1,7 @@
 # Sourced by kolla_start (as nova) in every nova-* image.
 # KOLLA_BOOTSTRAP / KOLLA_UPGRADE: the cells v2 layout and the schemas, idempotently, then exit:
-#   the API database, cell0 (its URL derived from [database]connection: <name>_cell0), cell1 (created
-#   once: list_cells says whether it exists), then the cell databases.
+#   the API database, cell0 and cell1 (created once: list_cells says whether it exists) with URL
+#   templates filled from nova.conf, then the cell databases.
 # NOVA_DISCOVER_HOSTS="host1 host2": map compute hosts into their cell, waiting (up to
 #   NOVA_DISCOVER_TIMEOUT seconds, default 180) until every named host has registered, then exit.
 if [ -n "${KOLLA_BOOTSTRAP:-}" ] || [ -n "${KOLLA_UPGRADE:-}" ]; then
@@ -11,6 +11,15 @@ if [ -n "${KOLLA_BOOTSTRAP:-}" ] || [ -n "${KOLLA_UPGRADE:-}" ]; then
   if ! nova-manage cell_v2 list_cells | grep -q ' cell1 '; then
     nova-manage cell_v2 create_cell --name cell1
   fi
+  # The cell mappings keep URL templates that each service fills from its own nova.conf, so a
+  # rotated database or RabbitMQ password reaches them with the services' restart instead of
+  # staying behind, stale, in the API database.
+  db='{scheme}://{username}:{password}@{hostname}:{port}/{path}'
+  nova-manage cell_v2 update_cell --cell_uuid 00000000-0000-0000-0000-000000000000 \
+    --database_connection "${db}_cell0" --transport-url none:///
+  cell1=$(nova-manage cell_v2 list_cells | awk -F'|' '$2 ~ / cell1 / { gsub(/ /, "", $3); print $3 }')
+  nova-manage cell_v2 update_cell --cell_uuid "$cell1" --database_connection "$db" \
+    --transport-url '{scheme}://{username}:{password}@{hostname}:{port}/{path}'
   nova-manage db sync
   if [ -n "${KOLLA_UPGRADE:-}" ]; then
     nova-manage db online_data_migrations

@@ -395,12 +395,6 @@ async function destroyHost(ctx: DeploymentContext, name: string, host: Host, ado
   for (const svc of ctx.plan.services) {
     for (const c of [...svc.containers, ...svc.jobs]) if (c.host === name) await host.removeDir(join(ctx.plan.configRoot, c.name));
   }
-  const planned = new Set(ctx.plan.volumes[name] ?? []);
-  for (const v of await host.volumes()) {
-    const owner = v.labels[LABEL.deployment];
-    const mine = owner === ctx.deploymentId || (owner === undefined && (mounted.has(v.name) || (adopt && planned.has(v.name))));
-    if (mine && (await host.removeVolume(v.name))) console.log(`${name}: removed volume ${v.name}`);
-  }
   // Host state the services set up (namespaces, bridges, rules), enabled or not, once their containers are gone.
   const teardown = [...ctx.plan.services.flatMap((s) => s.teardown), ...ctx.plan.retiredTeardown].filter((j) => j.host === name);
   for (const job of teardown) {
@@ -415,5 +409,12 @@ async function destroyHost(ctx: DeploymentContext, name: string, host: Host, ado
       await host.remove(job.name);
       await host.removeDir(join(ctx.plan.configRoot, job.name));
     }
+  }
+  // Volumes last: the teardown jobs mount the log volume.
+  const planned = new Set(ctx.plan.volumes[name] ?? []);
+  for (const v of await host.volumes()) {
+    const owner = v.labels[LABEL.deployment];
+    const mine = owner === ctx.deploymentId || (owner === undefined && (mounted.has(v.name) || (adopt && planned.has(v.name))));
+    if (mine && (await host.removeVolume(v.name))) console.log(`${name}: removed volume ${v.name}`);
   }
 }

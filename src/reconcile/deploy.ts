@@ -228,6 +228,10 @@ async function runJob(
 export async function runToCompletion(host: Host, configRoot: string, job: DesiredJob, deploymentId: string, timeoutMs = 15 * 60_000): Promise<void> {
   await host.remove(job.name);
   await host.syncDir(posix.join(configRoot, job.name), job.files);
+  // Its named volumes made first, labelled: Docker would make them without the deployment's id.
+  for (const v of job.spec.volumes.map((b) => b.split(':')[0]!).filter((b) => !b.startsWith('/'))) {
+    await host.ensureVolume(v, { [LABEL.deployment]: deploymentId, [LABEL.kind]: 'volume' });
+  }
   await host.create(job.name, job.spec, {
     [LABEL.deployment]: deploymentId,
     [LABEL.managed]: 'true',

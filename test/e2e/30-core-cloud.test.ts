@@ -337,10 +337,67 @@ describe('berth deploy (real engine, all-in-one core cloud: glance, placement, n
     assert.match(r.out, /localhost\s+\d+\s+0\s+0/, 'recap: nothing changed');
   });
 
+  test('secrets of every kind rotated at once: the cloud keeps working with the new ones', async () => {
+    const path = join(configDir, 'passwords.yml');
+    const rotated: Record<string, string> = {
+      database_password: 'rotated-root-Core1',
+      nova_database_password: 'rotated-nova-db-Core2',
+      glance_database_password: 'rotated-glance-db-Core3',
+      keystone_admin_password: 'rotated-admin-Core4',
+      glance_keystone_password: 'rotated-glance-ks-Core5',
+      nova_keystone_password: 'rotated-nova-ks-Core6',
+      neutron_keystone_password: 'rotated-neutron-ks-Core7',
+      heat_domain_admin_password: 'rotated-heat-domain-Core8',
+      nova_rabbitmq_password: 'rotated-nova-mq-Core9',
+      neutron_rabbitmq_password: 'rotated-neutron-mq-Core10',
+      rabbitmq_cluster_cookie: 'ROTATEDCORECOOKIE0123456789',
+      metadata_secret: 'rotated-metadata-Core11',
+      horizon_secret_key: 'rotated-horizon-Core12',
+    };
+    let text = readFileSync(path, 'utf8');
+    for (const [k, v] of Object.entries(rotated)) text = text.replace(new RegExp(`^${k}: .*$`, 'm'), `${k}: ${v}`);
+    writeFileSync(path, text, { mode: 0o600 });
+    const plan = run(['plan']);
+    assert.equal(plan.status, 0, plan.err);
+    assert.match(plan.out, new RegExp(`Secrets to rotate \\(${Object.keys(rotated).length}\\)`));
+    const t0 = Date.now();
+    const r = run(['deploy']);
+    assert.equal(r.status, 0, r.out + r.err);
+    console.log(`# rotation of ${Object.keys(rotated).length} secrets: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    // A token with the new admin password (clouds.yaml rewritten), and every service answering.
+    assert.match(openstack(['token', 'issue', '-f', 'value', '-c', 'id']), /^\S{20,}\s*$/);
+    await until('compute services up after the rotation', 120_000, () => {
+      const services = openstack(['compute', 'service', 'list', '-f', 'value', '-c', 'Binary', '-c', 'State']);
+      return /nova-compute up/.test(services) && !/ down$/m.test(services) ? true : undefined;
+    });
+    openstack(['server', 'create', '--flavor', 'm1.tiny', '--image', 'berth-demo-disk', '--network', 'demo-net', '--wait', 'e2e-rotated-server']);
+    assert.match(openstack(['server', 'show', 'e2e-rotated-server', '-f', 'value', '-c', 'status']), /^ACTIVE\s*$/);
+    openstack(['server', 'delete', '--wait', 'e2e-rotated-server']);
+    assert.match(openstack(['image', 'show', 'e2e-image', '-f', 'value', '-c', 'status']), /^active\s*$/, 'glance with its new passwords');
+    const check = run(['check']);
+    assert.equal(check.status, 0, check.out);
+    assert.match(run(['plan']).out, /No changes/);
+  });
+
   test('no secret in any output, in docker inspect, or on any process command line', () => {
     outputs.push(...['nova', 'glance', 'heat', 'horizon', 'neutron'].map((s) => run(['logs', s]).out));
     cloud.assertNoSecretLeaked();
     // Compute hosts reach the databases through the conductor only.
     assert.doesNotMatch(ok('docker', ['exec', '-u', 'root', 'nova_compute', 'cat', '/etc/nova/nova.conf']), /mysql/);
+  });
+
+  test('disabling a service removes its containers and undoes its host setup; its volumes are kept, and said so', () => {
+    appendFileSync(join(configDir, 'globals.yml'), 'enable_neutron: no\n');
+    const plan = run(['plan']);
+    assert.match(plan.out, /remove\s+neutron_server\s/, plan.out);
+    assert.match(plan.out, /run\s+neutron_host_teardown\s/, plan.out);
+    const r = run(['deploy']);
+    assert.equal(r.status, 0, r.out + r.err);
+    assert.match(r.out, /volume neutron_metadata_socket\s+.*kept; berth destroy/);
+    assert.equal(sh('docker', ['inspect', 'neutron_server']).status, 1, 'neutron_server removed');
+    assert.deepEqual(readdirSync('/run/netns').filter((n) => /^(qrouter|qdhcp)-/.test(n)), []);
+    const links = hostNet('ip -o link show');
+    assert.doesNotMatch(links.out, /\b(brq[0-9a-f]{8}-[0-9a-f]{2}|berth-ext)\b/);
+    assert.equal(run(['check']).status, 0);
   });
 });

@@ -8,6 +8,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 
+/** The deployment id every e2e cloud shares; tests of "another deployment" make their own. */
+export const E2E_DEPLOYMENT_ID = 'berth-e2e-0000-0000';
+
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 export function dockerAvailable(): boolean {
@@ -58,6 +61,9 @@ export class TestCloud {
     this.data = join(this.work, 'data');
     mkdirSync(this.configDir, { recursive: true });
     mkdirSync(this.data, { recursive: true });
+    // Every suite's cloud is the same deployment to berth, so a suite's destroy removes what an
+    // earlier suite (or a killed run) left, as it would for an operator's re-created config dir.
+    writeFileSync(join(this.configDir, 'deployment-id'), `${E2E_DEPLOYMENT_ID}\n`);
   }
 
   /** globals.yml binding everything to 127.0.0.2, plus the given lines; an all-in-one inventory. */
