@@ -37,6 +37,8 @@ export interface Deployment {
 
 export interface LoadDeploymentOptions {
   requiredSecrets: readonly string[];
+  /** Of those, the ones that must be Fernet keys. */
+  fernetSecrets?: readonly string[];
   /** Groups besides the top-level ones that may hold hosts directly (the catalog's per-service groups). */
   knownGroups?: InventoryOptions['knownGroups'];
   /** This machine's IPv4 address on an interface; replaceable so tests do not depend on the machine. */
@@ -53,7 +55,7 @@ export function loadDeployment(configDir: string, opts: LoadDeploymentOptions): 
     );
   }
   const inventory = loadInventory(inventoryPath, { knownGroups: opts.knownGroups });
-  const passwords = loadPasswords(configDir, opts.requiredSecrets);
+  const passwords = loadPasswords(configDir, opts.requiredSecrets, opts.fernetSecrets);
   if (inventory.hosts.size === 0) throw new InputError(`${inventoryPath}: no hosts`, 'list at least one host under [control]');
 
   // Only asked when needed (so a multinode deploy never depends on this machine's interfaces), each once.

@@ -17,8 +17,14 @@ export function passwordsPath(configDir: string): string {
   return join(configDir, 'passwords.yml');
 }
 
-/** Every non-empty string value of passwords.yml; each of `requiredKeys` must be one. */
-export function loadPasswords(configDir: string, requiredKeys: readonly string[]): Record<string, string> {
+/** Fernet keys as keystone reads them: URL-safe base64 of 32 bytes, padded. */
+const FERNET_KEY = /^[A-Za-z0-9_-]{43}=$/;
+
+/**
+ * Every non-empty string value of passwords.yml; each of `requiredKeys` must be one, and each of
+ * `fernetKeys` a Fernet key (keystone fails on every token with a malformed one).
+ */
+export function loadPasswords(configDir: string, requiredKeys: readonly string[], fernetKeys: readonly string[] = []): Record<string, string> {
   const path = passwordsPath(configDir);
   if (!existsSync(path)) throw new InputError(`${path}: not found`, 'run berth genpwd to generate it');
   const mode = statSync(path).mode & 0o777;
@@ -45,6 +51,12 @@ export function loadPasswords(configDir: string, requiredKeys: readonly string[]
     const value = isScalar(pair.value) ? pair.value.value : undefined;
     if (typeof value !== 'string' || value === '') continue;
     checkSecret(at(pair), key, value);
+    if (fernetKeys.includes(key) && !FERNET_KEY.test(value)) {
+      throw new InputError(
+        `${at(pair)}: ${key}: not a Fernet key (44 characters of URL-safe base64 encoding 32 bytes)`,
+        'make one with: python3 -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())", or empty the value and run berth genpwd',
+      );
+    }
     result[key] = value;
   }
   for (const key of requiredKeys) {

@@ -39,6 +39,7 @@ export function loadContext(configDir: string): DeploymentContext {
   const secretDefs = catalogSecrets();
   const { deployment, warnings } = loadDeployment(configDir, {
     requiredSecrets: secretDefs.map((s) => s.name),
+    fernetSecrets: secretDefs.filter((s) => s.kind === 'fernet').map((s) => s.name),
     knownGroups: serviceGroups,
   });
   const deploymentId = readDeploymentId(configDir);

@@ -208,7 +208,7 @@ describe('berth deploy (real engine, all-in-one identity cloud)', { skip: !hasDo
     const set = (text: string, key: string, value: string): string => text.replace(new RegExp(`^${key}: .*$`, 'm'), `${key}: ${value}`);
     // A credential key: refused, nothing changed.
     const before = startedAt();
-    writeFileSync(path, set(original, 'keystone_credential_key0', 'bmV3LWNyZWRlbnRpYWwta2V5LW5ldy1jcmVkZW50aWFsLWs='), { mode: 0o600 });
+    writeFileSync(path, set(original, 'keystone_credential_key0', Buffer.alloc(32, 'credential').toString('base64url') + '='), { mode: 0o600 });
     for (const cmd of [['deploy'], ['plan']]) {
       const r = run(cmd);
       assert.equal(r.status, 2, r.out + r.err);
@@ -223,7 +223,7 @@ describe('berth deploy (real engine, all-in-one identity cloud)', { skip: !hasDo
       keystone_admin_password: 'rotated-admin-Pw3',
       keystone_rabbitmq_password: 'rotated-rabbit-Pw4',
       rabbitmq_cluster_cookie: 'ROTATEDCOOKIEVALUE0123456789',
-      keystone_fernet_key1: 'cm90YXRlZC1mZXJuZXQta2V5LXJvdGF0ZWQtZmVybmV0LWs=',
+      keystone_fernet_key1: Buffer.alloc(32, 'rotated').toString('base64url') + '=',
     };
     let text = original;
     for (const [k, v] of Object.entries(rotated)) text = set(text, k, v);

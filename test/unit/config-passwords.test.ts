@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { InputError } from '../../src/config/errors.js';
-import { genpwd, loadPasswords, type SecretSpec } from '../../src/config/passwords.js';
+import { generateFernetKey, genpwd, loadPasswords, type SecretSpec } from '../../src/config/passwords.js';
 
 const keys: SecretSpec[] = [
   { name: 'database_password', kind: 'password' },
@@ -139,4 +139,17 @@ test('a passwords.yml over 1 MiB is refused by name, by loadPasswords and genpwd
   const tooBig = (err: unknown) => err instanceof InputError && err.message === `${path}: larger than 1 MiB, the most berth reads from one file`;
   assert.throws(() => loadPasswords(dir, []), tooBig);
   assert.throws(() => genpwd(dir, keys), tooBig);
+});
+
+test('a Fernet key that is not 32 bytes of URL-safe base64 is refused, naming the key and not the value', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-pw-'));
+  const path = join(dir, 'passwords.yml');
+  const bad = Buffer.from('rotated-fernet-key-rotated-fernet-k').toString('base64');
+  writeFileSync(path, `keystone_fernet_key0: ${bad}\n`, { mode: 0o600 });
+  assert.throws(
+    () => loadPasswords(dir, ['keystone_fernet_key0'], ['keystone_fernet_key0']),
+    (err: unknown) => err instanceof InputError && err.message.startsWith(`${path}:1:1: keystone_fernet_key0: not a Fernet key`) && !err.message.includes(bad),
+  );
+  writeFileSync(path, `keystone_fernet_key0: ${generateFernetKey()}\n`, { mode: 0o600 });
+  assert.ok(loadPasswords(dir, ['keystone_fernet_key0'], ['keystone_fernet_key0']).keystone_fernet_key0);
 });
