@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { dockerAvailable, ok, repoRoot, sh, startedAt as containerStarts, TestCloud } from './harness.js';
+import { dockerAvailable, E2E_DEPLOYMENT_ID, ok, repoRoot, sh, startedAt as containerStarts, TestCloud } from './harness.js';
 
 const hasDocker = dockerAvailable();
 const cloud = new TestCloud('deploy');
@@ -282,6 +282,24 @@ describe('berth deploy (real engine, all-in-one identity cloud)', { skip: !hasDo
       const mode = ok('docker', ['exec', '-u', 'root', c, 'sh', '-c', 'stat -c %a /var/lib/kolla/config_files/config.json']).trim();
       assert.equal(mode, '600', c);
     }
+  });
+
+  test("a killed tool run (tempest) leaves a container labelled with the deployment, which destroy removes", async () => {
+    const child = spawn(join(repoRoot, 'berth'), ['--config-dir', configDir, 'tempest', '--regex', 'tempest\\.api\\.identity\\.v3\\.test_tokens', '--results-dir', join(work, 'tempest')], {
+      stdio: 'ignore',
+      detached: true,
+    });
+    const tools = (): string[] => ok('docker', ['ps', '-aq', '--filter', `label=berth.deployment=${E2E_DEPLOYMENT_ID}`, '--filter', 'label=berth.kind=tool']).trim().split('\n').filter(Boolean);
+    for (let i = 0; i < 240 && tools().length === 0; i++) await sleep(250);
+    process.kill(-child.pid!, 'SIGKILL');
+    assert.equal(tools().length, 1, 'the tool container outlives the killed run');
+    const r = run(['destroy', '--yes-i-really-really-mean-it']);
+    assert.equal(r.status, 0, r.out + r.err);
+    assert.match(r.out, /removed tool container berth_tool_/);
+    assert.match(r.out, /Kept:\n.*globals\.yml, passwords\.yml/);
+    assert.deepEqual(tools(), []);
+    assert.equal(ok('docker', ['ps', '-aq', '--filter', `label=berth.deployment=${E2E_DEPLOYMENT_ID}`]).trim(), '');
+    assert.equal(ok('docker', ['volume', 'ls', '-q', '--filter', `label=berth.deployment=${E2E_DEPLOYMENT_ID}`]).trim(), '');
   });
 });
 
