@@ -354,14 +354,9 @@ async function removeUndesired(
       for (const c of undesired.filter((x) => x.name === job.name.replace(/_teardown$/, '_setup'))) await remove(c);
     }
     for (const v of kept) {
-      emitEnd({
-        host: hostName,
-        target: `volume ${v}`,
-        action: 'keep',
-        status: 'ok',
-        reasons: ['data of a service that is no longer enabled: kept; berth destroy (or docker volume rm) removes it'],
-        durationMs: 0,
-      });
+      const reasons = ['data of a service that is no longer enabled: kept; berth destroy (or docker volume rm) removes it'];
+      opts.onEvent?.({ type: 'step-start', host: hostName, target: `volume ${v}`, action: 'keep', reasons });
+      emitEnd({ host: hostName, target: `volume ${v}`, action: 'keep', status: 'ok', reasons, durationMs: 0 });
     }
   }
 }

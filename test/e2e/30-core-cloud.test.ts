@@ -387,8 +387,10 @@ describe('berth deploy (real engine, all-in-one core cloud: glance, placement, n
   });
 
   test('disabling a service removes its containers and undoes its host setup; its volumes are kept, and said so', () => {
-    appendFileSync(join(configDir, 'globals.yml'), 'enable_neutron: no\n');
+    const globals = join(configDir, 'globals.yml');
+    writeFileSync(globals, readFileSync(globals, 'utf8').replace(/^enable_neutron: yes$/m, 'enable_neutron: no'));
     const plan = run(['plan']);
+    assert.equal(plan.status, 0, plan.err);
     assert.match(plan.out, /remove\s+neutron_server\s/, plan.out);
     assert.match(plan.out, /run\s+neutron_host_teardown\s/, plan.out);
     const r = run(['deploy']);
