@@ -1,6 +1,7 @@
 // The only module that talks to Docker Engine. Everything above it sees plain data.
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { createReadStream } from 'node:fs';
+import { DockerApi } from './docker-api.js';
 import type { Readable } from 'node:stream';
 
 export interface ImageInfo {
@@ -38,16 +39,40 @@ interface BuildEvent {
 }
 
 export class Engine {
-  readonly docker: Docker;
+  /** Reads (lists, inspects) without loading dockerode. */
+  readonly api: DockerApi;
+  private dockerode?: Promise<Docker>;
+  /** Requests dockerode made, for the benchmark. */
+  private dialed = 0;
 
-  constructor(socketPath = process.env.BERTH_DOCKER_SOCKET ?? '/var/run/docker.sock') {
-    this.docker = new Docker({ socketPath });
+  constructor(private readonly socketPath = process.env.BERTH_DOCKER_SOCKET ?? '/var/run/docker.sock') {
+    this.api = new DockerApi(socketPath);
+  }
+
+  /** dockerode, loaded on first use: commands that only read never load it. */
+  docker(): Promise<Docker> {
+    this.dockerode ??= import('dockerode').then(({ default: Dockerode }) => {
+      const docker = new Dockerode({ socketPath: this.socketPath });
+      const modem = docker.modem as { dial: (...args: unknown[]) => unknown };
+      const dial = modem.dial.bind(modem);
+      modem.dial = (...args: unknown[]) => {
+        this.dialed++;
+        return dial(...args);
+      };
+      return docker;
+    });
+    return this.dockerode;
+  }
+
+  /** Docker API requests made so far, both ways. */
+  get requests(): number {
+    return this.api.requests + this.dialed;
   }
 
   async ping(): Promise<string> {
     try {
-      const v = await this.docker.version();
-      return v.Version;
+      const v = await this.api.get<{ Version: string }>('/version');
+      return v?.Version ?? 'unknown';
     } catch (err) {
       throw new EngineError(
         `Docker Engine does not answer on its socket: ${(err as Error).message}`,
@@ -57,19 +82,11 @@ export class Engine {
   }
 
   async inspectImage(ref: string): Promise<ImageInfo | undefined> {
-    try {
-      const info = await this.docker.getImage(ref).inspect();
-      return {
-        id: info.Id,
-        labels: info.Config?.Labels ?? {},
-        size: info.Size,
-        created: info.Created,
-      };
-    } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
-      throw err;
-    }
+    const info = await this.api.get<{ Id: string; Config?: { Labels?: Record<string, string> | null }; Size: number; Created: string }>(`/images/${ref}/json`);
+    if (!info) return undefined;
+    return { id: info.Id, labels: info.Config?.Labels ?? {}, size: info.Size, created: info.Created };
   }
+
 
   /** An image carrying this label value, whatever its name: a build under another registry or tag. */
   /**
@@ -78,7 +95,7 @@ export class Engine {
    * parent's labels until it sets its own, so the label alone does not identify the build.
    */
   async findImageByLabel(label: string, value: string, name: string): Promise<string | undefined> {
-    const list = await this.docker.listImages({ filters: { label: [`${label}=${value}`] } });
+    const list = await (await this.docker()).listImages({ filters: { label: [`${label}=${value}`] } });
     const named = (tag: string): boolean => {
       const repo = tag.slice(0, tag.lastIndexOf(':'));
       return repo === name || repo.endsWith(`/${name}`);
@@ -91,7 +108,7 @@ export class Engine {
    * successful HTTP stream, so the stream is scanned rather than trusted.
    */
   async build(req: BuildRequest): Promise<string> {
-    const stream = (await this.docker.buildImage(req.context, {
+    const stream = (await (await this.docker()).buildImage(req.context, {
       t: req.tag,
       labels: req.labels,
       buildargs: req.buildArgs,
@@ -119,7 +136,7 @@ export class Engine {
   /** Imports a root filesystem tarball as a single-layer image. */
   async importRootfs(tarPath: string, ref: string, changes: string[]): Promise<void> {
     const [repo, tag] = splitRef(ref);
-    const stream = (await this.docker.importImage(createReadStream(tarPath), {
+    const stream = (await (await this.docker()).importImage(createReadStream(tarPath), {
       repo,
       tag,
       changes,
@@ -133,7 +150,7 @@ export class Engine {
 
   async push(ref: string, onOutput: (text: string) => void): Promise<void> {
     const [repo, tag] = splitRef(ref);
-    const stream = (await this.docker.getImage(ref).push({ tag, authconfig: {} } as object)) as Readable;
+    const stream = (await (await this.docker()).getImage(ref).push({ tag, authconfig: {} } as object)) as Readable;
     let failure: string | undefined;
     await consumeJsonLines(stream, (ev: BuildEvent) => {
       if (ev.status) onOutput(`${ev.status}\n`);
@@ -146,9 +163,10 @@ export class Engine {
     try {
       // Still tagged elsewhere (a twin with the same build key): keep it. Asked first, because some
       // engines untag one of several names on a plain delete by ID instead of refusing.
-      const info = await this.docker.getImage(id).inspect();
+      const docker = await this.docker();
+      const info = await docker.getImage(id).inspect();
       if ((info.RepoTags ?? []).some((t) => t !== '<none>:<none>')) return;
-      await this.docker.getImage(id).remove({ noprune: false });
+      await docker.getImage(id).remove({ noprune: false });
     } catch {
       // In use by a container or a child image: keep it.
     }
@@ -156,7 +174,7 @@ export class Engine {
 
   async tag(source: string, ref: string): Promise<void> {
     const [repo, tag] = splitRef(ref);
-    await this.docker.getImage(source).tag({ repo, tag });
+    await (await this.docker()).getImage(source).tag({ repo, tag });
   }
 }
 

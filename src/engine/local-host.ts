@@ -20,8 +20,9 @@ export class LocalHost implements Host {
     this.engine = engine;
   }
 
-  private get docker(): Docker {
-    return this.engine.docker;
+  /** dockerode, for what changes things; reads go through engine.api. */
+  private docker(): Promise<Docker> {
+    return this.engine.docker();
   }
 
   ping(): Promise<string> {
@@ -29,7 +30,7 @@ export class LocalHost implements Host {
   }
 
   async listAll(): Promise<ContainerSummary[]> {
-    const list = await this.docker.listContainers({ all: true });
+    const list = (await this.engine.api.get<Docker.ContainerInfo[]>('/containers/json', { all: '1' })) ?? [];
     return list.map((c) => ({
       name: (c.Names[0] ?? c.Id).replace(/^\//, ''),
       labels: c.Labels ?? {},
@@ -38,33 +39,31 @@ export class LocalHost implements Host {
   }
 
   async listContainers(label: string, value?: string): Promise<ActualContainer[]> {
-    const list = await this.docker.listContainers({ all: true, filters: { label: [value === undefined ? label : `${label}=${value}`] } });
+    const filters = JSON.stringify({ label: [value === undefined ? label : `${label}=${value}`] });
+    const list = (await this.engine.api.get<Docker.ContainerInfo[]>('/containers/json', { all: '1', filters })) ?? [];
     return Promise.all(list.map((c) => this.inspect(c.Id))).then((all) => all.filter((c): c is ActualContainer => c !== undefined));
   }
 
   async inspect(nameOrId: string): Promise<ActualContainer | undefined> {
-    try {
-      const i = await this.docker.getContainer(nameOrId).inspect();
-      return {
-        id: i.Id,
-        name: i.Name.replace(/^\//, ''),
-        labels: i.Config.Labels ?? {},
-        imageId: i.Image,
-        status: i.State.Status,
-        // A crash-looping container reports Running between restarts; it is not running for us.
-        running: i.State.Running && !i.State.Restarting,
-        exitCode: i.State.ExitCode,
-        startedAt: i.State.StartedAt,
-        // Docker's zero time: the container never finished (or never started).
-        ...(i.State.FinishedAt && !i.State.FinishedAt.startsWith('0001-') ? { finishedAt: i.State.FinishedAt } : {}),
-        health: i.State.Health?.Status,
-        volumes: (i.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Name).map((m) => m.Name!),
-      };
-    } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
-      throw err;
-    }
+    const i = await this.engine.api.get<Docker.ContainerInspectInfo>(`/containers/${encodeURIComponent(nameOrId)}/json`);
+    if (!i) return undefined;
+    return {
+      id: i.Id,
+      name: i.Name.replace(/^\//, ''),
+      labels: i.Config.Labels ?? {},
+      imageId: i.Image,
+      status: i.State.Status,
+      // A crash-looping container reports Running between restarts; it is not running for us.
+      running: i.State.Running && !i.State.Restarting,
+      exitCode: i.State.ExitCode,
+      startedAt: i.State.StartedAt,
+      // Docker's zero time: the container never finished (or never started).
+      ...(i.State.FinishedAt && !i.State.FinishedAt.startsWith('0001-') ? { finishedAt: i.State.FinishedAt } : {}),
+      health: i.State.Health?.Status,
+      volumes: (i.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Name).map((m) => m.Name!),
+    };
   }
+
 
   async imageId(ref: string): Promise<string | undefined> {
     return (await this.engine.inspectImage(ref))?.id;
@@ -73,7 +72,7 @@ export class LocalHost implements Host {
   async create(name: string, spec: ContainerSpec, labels: Record<string, string>): Promise<void> {
     const hc = spec.healthcheck;
     const seconds = (s: number): number => s * 1e9;
-    await this.docker.createContainer({
+    await (await this.docker()).createContainer({
       name,
       Image: spec.image,
       ...(spec.user ? { User: spec.user } : {}),
@@ -101,16 +100,16 @@ export class LocalHost implements Host {
   }
 
   async start(name: string): Promise<void> {
-    await this.docker.getContainer(name).start();
+    await (await this.docker()).getContainer(name).start();
   }
 
   async restart(name: string): Promise<void> {
-    await this.docker.getContainer(name).restart({ t: 10 });
+    await (await this.docker()).getContainer(name).restart({ t: 10 });
   }
 
   async stop(name: string): Promise<void> {
     try {
-      await this.docker.getContainer(name).stop({ t: 10 });
+      await (await this.docker()).getContainer(name).stop({ t: 10 });
     } catch (err) {
       if (![304, 404].includes((err as { statusCode?: number }).statusCode ?? 0)) throw err;
     }
@@ -118,7 +117,7 @@ export class LocalHost implements Host {
 
   async remove(name: string): Promise<void> {
     try {
-      await this.docker.getContainer(name).remove({ force: true });
+      await (await this.docker()).getContainer(name).remove({ force: true });
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode !== 404) throw err;
     }
@@ -126,7 +125,7 @@ export class LocalHost implements Host {
 
   async removeVolume(name: string): Promise<boolean> {
     try {
-      await this.docker.getVolume(name).remove();
+      await (await this.docker()).getVolume(name).remove();
       return true;
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 404) return false;
@@ -136,7 +135,7 @@ export class LocalHost implements Host {
 
   async runTool(run: ToolRun): Promise<{ code: number; output: string }> {
     const name = `berth_tool_${process.pid}_${Date.now()}`;
-    await this.docker.createContainer({
+    await (await this.docker()).createContainer({
       name,
       Image: run.image,
       ...(run.cmd ? { Cmd: run.cmd, Entrypoint: [] } : {}),
@@ -154,39 +153,35 @@ export class LocalHost implements Host {
   }
 
   async volumes(): Promise<ActualVolume[]> {
-    const list = await this.docker.listVolumes();
-    return (list.Volumes ?? []).map((v) => ({ name: v.Name, labels: v.Labels ?? {} }));
+    const list = await this.engine.api.get<{ Volumes: { Name: string; Labels: Record<string, string> | null }[] | null }>('/volumes');
+    return (list?.Volumes ?? []).map((v) => ({ name: v.Name, labels: v.Labels ?? {} }));
   }
 
   async ensureVolume(name: string, labels: Record<string, string>): Promise<void> {
-    try {
-      await this.docker.getVolume(name).inspect();
-      return;
-    } catch (err) {
-      if ((err as { statusCode?: number }).statusCode !== 404) throw err;
-    }
-    await this.docker.createVolume({ Name: name, Labels: labels });
+    if (await this.engine.api.get(`/volumes/${encodeURIComponent(name)}`)) return;
+    await (await this.docker()).createVolume({ Name: name, Labels: labels });
   }
 
   /** Waits for a one-shot container to exit; returns its exit code. */
   async wait(name: string, timeoutMs: number): Promise<number> {
-    const result = await withTimeout(this.docker.getContainer(name).wait() as Promise<{ StatusCode: number }>, timeoutMs, `${name} to finish`);
+    const result = await withTimeout((await this.docker()).getContainer(name).wait() as Promise<{ StatusCode: number }>, timeoutMs, `${name} to finish`);
     return result.StatusCode;
   }
 
   async logs(name: string, tail: number | 'all' = 50): Promise<string> {
-    const buf = (await this.docker.getContainer(name).logs({ stdout: true, stderr: true, tail: tail === 'all' ? undefined : tail, follow: false }));
+    const buf = (await (await this.docker()).getContainer(name).logs({ stdout: true, stderr: true, tail: tail === 'all' ? undefined : tail, follow: false }));
     return demux(buf);
   }
 
   /** Runs a command in a running container; non-TTY output arrives multiplexed. */
   async exec(name: string, cmd: string[], user = ''): Promise<{ code: number; output: string }> {
-    const exec = await this.docker.getContainer(name).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, User: user });
+    const docker = await this.docker();
+    const exec = await docker.getContainer(name).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, User: user });
     const stream = await exec.start({ hijack: true, stdin: false });
     const out = new PassThrough();
     const chunks: Buffer[] = [];
     out.on('data', (c: Buffer) => chunks.push(c));
-    this.engine.docker.modem.demuxStream(stream, out, out);
+    docker.modem.demuxStream(stream, out, out);
     await new Promise<void>((resolve, reject) => {
       stream.on('end', resolve);
       stream.on('error', reject);
