@@ -52,7 +52,7 @@ export function registerDeployCommands(program: Command<[], Globals & { debug: b
   program
     .command('plan')
     .description('print what deploy would change, per host and container, with the reason; changes nothing')
-    .option('--adopt', 'take over berth containers and volumes that carry no deployment id (deployed before berth kept one)', false)
+    .option('--adopt', "take over berth containers and volumes that carry no deployment id or another deployment's (a lost deployment-id, or a cloud deployed before berth kept ids)", false)
     .action(async (o) => {
       const ctx = contextWithWarnings(opts().configDir);
       await runDeploy(ctx, opts().format, { dryRun: true, adopt: o.adopt });
@@ -63,7 +63,7 @@ export function registerDeployCommands(program: Command<[], Globals & { debug: b
       .command(name)
       .description(name === 'deploy' ? 'converge every host to the configuration' : 'the same as deploy: only what changed is touched')
       .option('--dry-run', 'print the plan and change nothing', false)
-      .option('--adopt', 'take over berth containers and volumes that carry no deployment id (deployed before berth kept one)', false)
+      .option('--adopt', "take over berth containers and volumes that carry no deployment id or another deployment's (a lost deployment-id, or a cloud deployed before berth kept ids)", false)
       .action(async (o) => {
         const ctx = contextWithWarnings(opts().configDir);
         await runDeploy(ctx, opts().format, { dryRun: o.dryRun, adopt: o.adopt, command: name });
@@ -125,14 +125,14 @@ export function registerDeployCommands(program: Command<[], Globals & { debug: b
   program
     .command('stop')
     .description('stop every container berth manages (dependants first); deploy starts them again')
-    .option('--adopt', 'also act on berth containers that carry no deployment id', false)
+    .option('--adopt', "also act on berth containers that carry no deployment id or another deployment's", false)
     .action(async (o) => runStop(loadContext(opts().configDir), o.adopt));
 
   program
     .command('destroy')
     .description('remove containers, volumes and generated config (never globals.yml, passwords.yml, inventory, overrides)')
     .option('--yes-i-really-really-mean-it', 'confirm: the data in MariaDB and RabbitMQ is deleted', false)
-    .option('--adopt', 'also remove berth containers and volumes that carry no deployment id', false)
+    .option('--adopt', "also remove berth containers and volumes that carry no deployment id or another deployment's", false)
     .action(async (o) => {
       if (!o.yesIReallyReallyMeanIt) {
         throw new InputError('destroy deletes every container, volume and database of the deployment', 'rerun with --yes-i-really-really-mean-it');
@@ -381,10 +381,8 @@ export async function runDestroy(ctx: DeploymentContext, adopt: boolean): Promis
 /** Everything of this deployment on one host: containers, jobs and tool runs, volumes, config, and the host setup. */
 async function destroyHost(ctx: DeploymentContext, name: string, host: Host, adopt: boolean): Promise<void> {
   const all = await host.listAll();
-  const ours = all.filter(
-    (c) => c.labels[LABEL.deployment] === ctx.deploymentId || (adopt && c.labels[LABEL.managed] === 'true' && c.labels[LABEL.deployment] === undefined),
-  );
-  // Volumes made before deployment ids were kept are unlabelled: theirs are the ones our containers mount.
+  const ours = all.filter((c) => c.labels[LABEL.deployment] === ctx.deploymentId || (adopt && (c.labels[LABEL.managed] === 'true' || c.labels[LABEL.deployment] !== undefined)));
+  // A volume's labels cannot change: one made before ids, or adopted, is ours when our containers mount it.
   const mounted = new Set(ours.flatMap((c) => c.volumes));
   for (const c of ours) {
     await host.remove(c.name);
@@ -414,7 +412,7 @@ async function destroyHost(ctx: DeploymentContext, name: string, host: Host, ado
   const planned = new Set(ctx.plan.volumes[name] ?? []);
   for (const v of await host.volumes()) {
     const owner = v.labels[LABEL.deployment];
-    const mine = owner === ctx.deploymentId || (owner === undefined && (mounted.has(v.name) || (adopt && planned.has(v.name))));
+    const mine = owner === ctx.deploymentId || mounted.has(v.name) || (adopt && (owner !== undefined || planned.has(v.name)));
     if (mine && (await host.removeVolume(v.name))) console.log(`${name}: removed volume ${v.name}`);
   }
 }

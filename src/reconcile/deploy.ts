@@ -274,9 +274,7 @@ async function readHosts(opts: Pick<DeployOptions, 'plan' | 'hosts' | 'deploymen
           opts.deploymentId,
           opts.adopt ?? false,
         );
-        const mine = all.filter(
-          (c) => c.labels[LABEL.managed] === 'true' && (c.labels[LABEL.deployment] === opts.deploymentId || (opts.adopt && c.labels[LABEL.deployment] === undefined)),
-        );
+        const mine = all.filter((c) => c.labels[LABEL.managed] === 'true' && (c.labels[LABEL.deployment] === opts.deploymentId || opts.adopt));
         const inspected =
           opts.inspect === false ? [] : (await Promise.all(mine.map((c) => host.inspect(c.name)))).filter((c): c is ActualContainer => c !== undefined);
         views.set(name, { containers: new Map(inspected.map((c) => [c.name, c])), volumes, imageIds: new Map() });

@@ -22,9 +22,10 @@ export interface HostObjects {
 }
 
 /**
- * Objects of another deployment, berth objects without a deployment id (made by an older berth, or
- * another deployment's: only the operator can tell, with --adopt), and foreign containers or
- * volumes under names the plan needs.
+ * Objects of another deployment or berth objects without a deployment id (made by an older berth):
+ * only the operator can say they are this deployment's, with adopt. Foreign containers under names
+ * the plan needs are never taken over. A volume is this deployment's when it carries its id or a
+ * container of this deployment mounts it (one made before ids, or adopted: labels cannot change).
  */
 export function ownershipConflicts(objects: HostObjects, deploymentId: string, adopt: boolean): Conflict[] {
   const conflicts: Conflict[] = [];
@@ -33,7 +34,7 @@ export function ownershipConflicts(objects: HostObjects, deploymentId: string, a
   for (const c of objects.containers) {
     const owner = c.labels[LABEL.deployment];
     const berths = owner !== undefined || c.labels[LABEL.managed] === 'true';
-    if (owner === deploymentId || (berths && owner === undefined && adopt)) {
+    if (owner === deploymentId || (berths && adopt)) {
       for (const v of c.volumes) ours.add(v);
     } else if (owner !== undefined) {
       add(`container ${c.name}`, `belongs to deployment ${owner}`);
@@ -46,8 +47,9 @@ export function ownershipConflicts(objects: HostObjects, deploymentId: string, a
   const planned = new Set(objects.plannedVolumes);
   for (const v of objects.volumes) {
     const owner = v.labels[LABEL.deployment];
-    if (owner === deploymentId || (owner === undefined && (ours.has(v.name) || !planned.has(v.name) || adopt))) continue;
-    add(`volume ${v.name}`, owner !== undefined ? `belongs to deployment ${owner}` : 'holds data berth did not make for this deployment, and the plan needs its name');
+    if (owner === deploymentId || ours.has(v.name) || adopt) continue;
+    if (owner !== undefined) add(`volume ${v.name}`, `belongs to deployment ${owner}`);
+    else if (planned.has(v.name)) add(`volume ${v.name}`, 'holds data berth did not make for this deployment, and the plan needs its name');
   }
   return conflicts;
 }
@@ -55,11 +57,10 @@ export function ownershipConflicts(objects: HostObjects, deploymentId: string, a
 /** One message for all conflicts: what, where, and what to do. */
 export function describeConflicts(conflicts: readonly Conflict[], deploymentId: string): { message: string; hint: string } {
   const lines = conflicts.map((c) => `  ${c.host}: ${c.object} ${c.problem}`);
-  const onlyUnlabelled = conflicts.every((c) => c.problem.startsWith('was made by berth without') || c.problem.startsWith('holds data'));
   return {
     message: `these objects are not deployment ${deploymentId}'s; nothing was changed:\n${lines.join('\n')}`,
-    hint: onlyUnlabelled
-      ? 'if they are this deployment\'s (deployed before berth kept deployment ids), rerun with --adopt'
-      : 'act on them with the config directory of the deployment they belong to, or remove them there (berth destroy); --adopt takes over only objects without a deployment id',
+    hint: conflicts.some((c) => c.problem.startsWith('was not made by berth'))
+      ? 'remove or rename the containers berth did not make; for the rest, act with the config directory of the deployment they belong to'
+      : 'act on them with the config directory of the deployment they belong to; or, if they are this deployment\'s (its deployment-id was lost, or they were deployed before berth kept ids), rerun with --adopt: they are taken over, containers recreated and jobs rerun with this configuration',
   };
 }

@@ -92,9 +92,12 @@ export class TestCloud {
     return r.stdout;
   }
 
-  /** A clean host: whatever an earlier run left goes first (destroy needs a valid config). */
+  /**
+   * A clean host: whatever an earlier run left goes first (destroy needs a valid config), whichever
+   * deployment made it (--adopt): a suite killed halfway may have left another id's objects.
+   */
   destroy(): void {
-    for (const cmd of [['genpwd'], ['destroy', '--yes-i-really-really-mean-it']]) {
+    for (const cmd of [['genpwd'], ['destroy', '--adopt', '--yes-i-really-really-mean-it']]) {
       const r = this.run(cmd);
       if (r.status !== 0) throw new Error(`berth ${cmd[0]}: ${r.err}`);
     }
