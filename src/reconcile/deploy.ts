@@ -1,7 +1,8 @@
-// reconcile: converges every host to the plan. Services go in dependency order (independent ones
-// at the same time), each: its 'before' jobs, its containers on all its hosts, a wait for health,
-// its 'after' jobs. Everything it does is derived from the plan and what the hosts report, so a
-// deploy killed at any point is finished by running deploy again.
+// reconcile: converges every host to the plan. First it reads each host and stops, before any
+// change, when a host holds another deployment's objects. Then services go in dependency order
+// (independent ones at the same time), each: its 'before' jobs, its containers on all its hosts, a
+// wait for health, its 'after' jobs. Everything it does is derived from the plan and what the hosts
+// report, so a deploy killed at any point is finished by running deploy again.
 import { posix } from 'node:path';
 import { InputError } from '../config/errors.js';
 import type { ActualContainer, ActualVolume, Host } from '../engine/host.js';
@@ -32,7 +33,7 @@ export interface DeployOptions {
   hosts: Map<string, Host>;
   /** This deployment's id: what it makes carries it, and what carries another is never touched. */
   deploymentId: string;
-  /** Take over berth objects that carry no deployment id (made by a berth before ids existed). */
+  /** Take over berth objects of another deployment or without an id (a lost deployment-id, an older berth). */
   adopt?: boolean;
   dryRun?: boolean;
   onEvent?: (ev: DeployEvent) => void;
@@ -41,7 +42,7 @@ export interface DeployOptions {
 }
 
 interface HostView {
-  /** This deployment's containers and jobs (and, with --adopt, berth's unlabelled ones). */
+  /** This deployment's containers and jobs (with --adopt, every berth container on the host). */
   containers: Map<string, ActualContainer>;
   volumes: ActualVolume[];
   imageIds: Map<string, string | undefined>;
