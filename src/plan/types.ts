@@ -85,6 +85,7 @@ export const LABEL = {
   managed: 'berth.managed',
   service: 'berth.service',
   container: 'berth.container',
+  /** container (a service), job (one-shot), tool (a toolbox or tempest run), volume. */
   kind: 'berth.kind',
   image: 'berth.image',
   spec: 'berth.spec',
@@ -94,6 +95,3 @@ export const LABEL = {
   /** The deployment's id (config dir's deployment-id): whose object this is. */
   deployment: 'berth.deployment',
 } as const;
-
-/** Kinds (`berth.kind`): service containers, one-shot jobs, and tool runs (toolbox, tempest). */
-export type ObjectKind = 'container' | 'job' | 'tool' | 'volume';
