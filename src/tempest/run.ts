@@ -13,7 +13,7 @@ import { EngineError } from '../engine/docker.js';
 import { toolHost, type DeploymentContext } from '../deployment/context.js';
 import { renderTemplate } from '../plan/templates.js';
 import { demoNetworks } from '../runonce/init-runonce.js';
-import { DeployReporter } from '../ui/deploy-report.js';
+import { redact } from '../ui/deploy-report.js';
 
 export const excludeListPath = fileURLToPath(new URL('../../tempest/exclude-list.txt', import.meta.url));
 
@@ -113,11 +113,6 @@ export function runFiles(inputs: { tempestConf: string; excludeList: string; reg
   return files;
 }
 
-/** Text with every secret of the deployment masked, as the deploy output masks them. */
-export function redactSecrets(text: string, secrets: string[]): string {
-  return new DeployReporter('text', secrets).redact(text);
-}
-
 /** Tempest's totals from its output, and the exclusions that applied with where their reasons are. */
 export function summarize(output: string, excluded: string[]): string {
   const totals = output.split('\n').filter((l) => /^(Totals|=+|\s*- (Passed|Skipped|Failed|Expected Fail|Unexpected Success)|Sum of execute time|\{\d+\} )/.test(l));
@@ -198,7 +193,7 @@ export async function runTempest(
       env: { KOLLA_CONFIG_STRATEGY: 'COPY_ALWAYS' },
       timeoutMs: 60 * 60_000,
     });
-    const output = redactSecrets(result.output, ctx.secrets);
+    const output = redact(result.output, ctx.secrets);
     writeResultFile(join(resultsDir, 'output.log'), output);
     return { code: result.code, resultsDir, summary: summarize(output, exclusions(excludeText)) };
   } finally {

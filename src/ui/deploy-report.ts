@@ -7,6 +7,13 @@ import type { DeployEvent, StepResult } from '../reconcile/deploy.js';
 import { formatDuration, table } from './format.js';
 import type { OutputFormat } from './build-report.js';
 
+/** Every secret (6 characters or more: shorter ones would mangle ordinary words) replaced by stars. */
+export function redact(text: string, secrets: readonly string[]): string {
+  let t = text;
+  for (const s of secrets) if (s.length >= 6) t = t.split(s).join('********');
+  return t;
+}
+
 export class DeployReporter {
   private readonly t0 = Date.now();
 
@@ -17,9 +24,7 @@ export class DeployReporter {
   ) {}
 
   redact(text: string): string {
-    let t = text;
-    for (const s of this.secrets) if (s.length >= 6) t = t.split(s).join('********');
-    return t;
+    return redact(text, this.secrets);
   }
 
   private write(line: string): void {

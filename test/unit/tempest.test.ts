@@ -5,12 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { InputError } from '../../src/config/errors.js';
+import { redact } from '../../src/ui/deploy-report.js';
 import {
   excludeList,
   excludeListPath,
   exclusions,
   maxRegexLength,
-  redactSecrets,
   resolveSelection,
   runFiles,
   selectionRegex,
@@ -142,7 +142,7 @@ test('run.sh passes the regex to tempest run as one argument, exclusions applied
 test('output: every secret of the deployment is redacted', () => {
   const secrets = ['Zq8xKd02LmNf', 'rabbitSecret99'];
   const output = `Unauthorized: password Zq8xKd02LmNf rejected\namqp://openstack:rabbitSecret99@10.0.0.1:5672//\n`;
-  const redacted = redactSecrets(output, secrets);
+  const redacted = redact(output, secrets);
   for (const s of secrets) assert.ok(!redacted.includes(s), s);
   assert.match(redacted, /password \*+ rejected/);
 });
