@@ -4,7 +4,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { InputError } from './errors.js';
 import { resolvedSettings } from './globals.js';
-import { isRegistry, patterns, shown, text } from './values.js';
+import { imageNamingFields, patterns, shown, text } from './values.js';
 import { didYouMean, readYamlFile, validateYaml, type YamlFile } from './yaml-file.js';
 
 // Package names reach apt-get command lines in the Dockerfiles.
@@ -24,11 +24,7 @@ const fields = {
   debian_suite: text('a Debian suite name such as bookworm', 32, patterns.debianSuite).default('bookworm'),
   debian_mirror: text('an http(s) or file:/// mirror URL without query or credentials', 2048, patterns.mirrorUrl).default('http://deb.debian.org/debian'),
   debian_security_mirror: text('an http(s) or file:/// mirror URL without query or credentials', 2048, patterns.mirrorUrl).default('http://deb.debian.org/debian-security'),
-  docker_registry: text('a registry host[:port]', 255, undefined, 0)
-    .refine((s) => s === '' || isRegistry(s), 'not a registry host[:port] such as 192.0.2.10:4000')
-    .default(''),
-  docker_namespace: text('a valid image namespace', 255, patterns.imageNamespace).default('berth'),
-  openstack_tag: text('a valid image tag', 128, patterns.imageTag).default('zed'),
+  ...imageNamingFields,
   template_override: path.nullable().default(null),
   build_args: z
     .record(

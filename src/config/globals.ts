@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { InputError } from './errors.js';
-import { isIpAddress, isRegistry, patterns, shown, text } from './values.js';
+import { imageNamingFields, isIpAddress, patterns, shown, text } from './values.js';
 import { didYouMean, readYamlFile, validateYaml, type YamlFile } from './yaml-file.js';
 
 // kolla-ansible writes `enable_haproxy: "yes"` (a string, which Ansible's bool filter reads); YAML 1.1
@@ -56,11 +56,7 @@ const fields = {
   neutron_plugin_agent: z.literal('linuxbridge', { error: 'berth supports only "linuxbridge" (ML2 with the linuxbridge agent)' }).default('linuxbridge'),
   // A bare 2023.1 is a YAML number, hence "quoted" in the description.
   openstack_release: text('a quoted release name such as "zed" or "2023.1"', 32, patterns.release).default('zed'),
-  openstack_tag: text('a valid image tag (letters, digits, _ . -)', 128, patterns.imageTag).default('zed'),
-  docker_registry: text('a registry host[:port]', 255, undefined, 0)
-    .refine((s) => s === '' || isRegistry(s), 'not a registry host[:port] such as 192.0.2.10:4000 or quay.io')
-    .default(''),
-  docker_namespace: text('a valid image namespace', 255, patterns.imageNamespace).default('berth'),
+  ...imageNamingFields,
   node_config_directory: text('an absolute path of letters, digits, _ . - and /', 255, patterns.absoluteDirectory).default('/etc/berth'),
   enable_mariadb: flag(true),
   enable_memcached: flag(true),

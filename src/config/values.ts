@@ -98,3 +98,12 @@ export function text(what: string, max: number, pattern?: RegExp, min = 1) {
     .min(min, { error: `must not be empty`, abort: true });
   return pattern ? base.regex(pattern, `not ${what}`) : base;
 }
+
+/** How images are named: keys globals.yml and build.yml share, one schema so both check and say the same. */
+export const imageNamingFields = {
+  openstack_tag: text('a valid image tag (letters, digits, _ . -)', 128, patterns.imageTag).default('zed'),
+  docker_registry: text('a registry host[:port]', 255, undefined, 0)
+    .refine((s) => s === '' || isRegistry(s), 'not a registry host[:port] such as 192.0.2.10:4000 or quay.io')
+    .default(''),
+  docker_namespace: text('a valid image namespace', 255, patterns.imageNamespace).default('berth'),
+};
