@@ -137,8 +137,7 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
   const volumes: Record<string, string[]> = {};
   for (const s of services) {
     for (const c of [...s.containers, ...s.jobs]) {
-      const named = c.spec.volumes.map((v) => v.split(':')[0]!).filter((v) => !v.startsWith('/'));
-      volumes[c.host] = [...new Set([...(volumes[c.host] ?? []), ...named])].sort();
+      volumes[c.host] = [...new Set([...(volumes[c.host] ?? []), ...namedVolumes(c.spec)])].sort();
     }
   }
   return {
@@ -149,6 +148,11 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
     retiredTeardown,
     volumes,
   };
+}
+
+/** The named volumes a container mounts (`name:/path`), not host paths. */
+export function namedVolumes(spec: ContainerSpec): string[] {
+  return spec.volumes.map((v) => v.split(':')[0]!).filter((v) => !v.startsWith('/'));
 }
 
 /** The files of a container whose change needs no restart, and what applies them instead. */

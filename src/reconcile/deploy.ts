@@ -6,7 +6,7 @@
 import { posix } from 'node:path';
 import { InputError } from '../config/errors.js';
 import type { ActualContainer, ActualVolume, Host } from '../engine/host.js';
-import { canonicalJson } from '../plan/plan.js';
+import { canonicalJson, namedVolumes } from '../plan/plan.js';
 import { LABEL, type DesiredContainer, type DesiredJob, type Plan, type ServicePlan } from '../plan/types.js';
 import { appliedMarker, decide, type ContainerAction } from './diff.js';
 import { describeConflicts, ownershipConflicts } from './ownership.js';
@@ -230,9 +230,7 @@ export async function runToCompletion(host: Host, configRoot: string, job: Desir
   await host.remove(job.name);
   await host.syncDir(posix.join(configRoot, job.name), job.files);
   // Its named volumes made first, labelled: Docker would make them without the deployment's id.
-  for (const v of job.spec.volumes.map((b) => b.split(':')[0]!).filter((b) => !b.startsWith('/'))) {
-    await host.ensureVolume(v, { [LABEL.deployment]: deploymentId, [LABEL.kind]: 'volume' });
-  }
+  for (const v of namedVolumes(job.spec)) await host.ensureVolume(v, volumeLabels(deploymentId));
   await host.create(job.name, job.spec, {
     [LABEL.deployment]: deploymentId,
     [LABEL.managed]: 'true',
@@ -295,7 +293,7 @@ async function ensureVolumes(opts: DeployOptions, views: Map<string, HostView>):
   for (const [name, view] of views) {
     const present = new Set(view.volumes.map((v) => v.name));
     for (const v of opts.plan.volumes[name] ?? []) {
-      if (!present.has(v)) await opts.hosts.get(name)!.ensureVolume(v, { [LABEL.deployment]: opts.deploymentId, [LABEL.kind]: 'volume' });
+      if (!present.has(v)) await opts.hosts.get(name)!.ensureVolume(v, volumeLabels(opts.deploymentId));
     }
   }
 }
@@ -319,7 +317,9 @@ async function removeUndesired(
     }
     const undesired = [...view.containers.values()].filter((c) => !wanted.has(c.name));
     const teardowns = opts.plan.retiredTeardown.filter((t) => t.host === hostName && undesired.some((c) => c.labels[LABEL.service] === t.service));
-    const setupJobs = new Set(teardowns.map((t) => t.name.replace(/_teardown$/, '_setup')));
+    // The setup job's container is what says a service's host setup is in place (plan's hostJob names both).
+    const setupOf = (teardown: DesiredJob): string => teardown.name.replace(/_teardown$/, '_setup');
+    const setupJobs = new Set(teardowns.map(setupOf));
     const kept = new Set<string>();
     const remove = async (c: ActualContainer): Promise<void> => {
       const t0 = Date.now();
@@ -350,7 +350,7 @@ async function removeUndesired(
         emitEnd({ host: hostName, target: job.name, action: 'run', status: 'failed', reasons, durationMs: Date.now() - t0, error: (err as Error).message });
         continue;
       }
-      for (const c of undesired.filter((x) => x.name === job.name.replace(/_teardown$/, '_setup'))) await remove(c);
+      for (const c of undesired.filter((x) => x.name === setupOf(job))) await remove(c);
     }
     for (const v of kept) {
       const reasons = ['data of a service that is no longer enabled: kept; berth destroy (or docker volume rm) removes it'];
@@ -358,6 +358,10 @@ async function removeUndesired(
       emitEnd({ host: hostName, target: `volume ${v}`, action: 'keep', status: 'ok', reasons, durationMs: 0 });
     }
   }
+}
+
+function volumeLabels(deploymentId: string): Record<string, string> {
+  return { [LABEL.deployment]: deploymentId, [LABEL.kind]: 'volume' };
 }
 
 function containerLabels(c: DesiredContainer, deploymentId: string): Record<string, string> {
