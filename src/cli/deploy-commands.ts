@@ -15,6 +15,7 @@ import { EngineError } from '../engine/docker.js';
 import type { Host } from '../engine/host.js';
 import { decide } from '../reconcile/diff.js';
 import { assertOwnership, deploy, runToCompletion, type StepResult } from '../reconcile/deploy.js';
+import { isOurs, isOurVolume } from '../reconcile/ownership.js';
 import { LABEL } from '../plan/types.js';
 import { adminClouds } from '../plan/plan.js';
 import { DeployReporter } from '../ui/deploy-report.js';
@@ -284,7 +285,7 @@ export async function runCheck(ctx: DeploymentContext, format: 'text' | 'json'):
     for (const c of svc.containers) {
       const host = ctx.hosts.get(c.host)!;
       const found = await host.inspect(c.name);
-      const foreign = found && found.labels[LABEL.deployment] !== ctx.deploymentId ? found.labels[LABEL.deployment] ?? 'none' : undefined;
+      const foreign = found && !isOurs(found.labels, ctx.deploymentId, false) ? (found.labels[LABEL.deployment] ?? 'none') : undefined;
       const actual = foreign === undefined ? found : undefined;
       const dir = join(ctx.plan.configRoot, c.name);
       const action = decide(c, { container: actual, imageId: await host.imageId(c.spec.image), ...(await host.configState(dir)) });
@@ -381,7 +382,7 @@ export async function runDestroy(ctx: DeploymentContext, adopt: boolean): Promis
 /** Everything of this deployment on one host: containers, jobs and tool runs, volumes, config, and the host setup. */
 async function destroyHost(ctx: DeploymentContext, name: string, host: Host, adopt: boolean): Promise<void> {
   const all = await host.listAll();
-  const ours = all.filter((c) => c.labels[LABEL.deployment] === ctx.deploymentId || (adopt && (c.labels[LABEL.managed] === 'true' || c.labels[LABEL.deployment] !== undefined)));
+  const ours = all.filter((c) => isOurs(c.labels, ctx.deploymentId, adopt));
   // A volume's labels cannot change: one made before ids, or adopted, is ours when our containers mount it.
   const mounted = new Set(ours.flatMap((c) => c.volumes));
   for (const c of ours) {
@@ -412,7 +413,7 @@ async function destroyHost(ctx: DeploymentContext, name: string, host: Host, ado
   const planned = new Set(ctx.plan.volumes[name] ?? []);
   for (const v of await host.volumes()) {
     const owner = v.labels[LABEL.deployment];
-    const mine = owner === ctx.deploymentId || mounted.has(v.name) || (adopt && (owner !== undefined || planned.has(v.name)));
+    const mine = isOurVolume(v, mounted, ctx.deploymentId) || (adopt && (owner !== undefined || planned.has(v.name)));
     if (mine && (await host.removeVolume(v.name))) console.log(`${name}: removed volume ${v.name}`);
   }
 }

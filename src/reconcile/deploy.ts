@@ -9,7 +9,7 @@ import type { ActualContainer, ActualVolume, Host } from '../engine/host.js';
 import { canonicalJson, namedVolumes } from '../plan/plan.js';
 import { LABEL, type DesiredContainer, type DesiredJob, type Plan, type ServicePlan } from '../plan/types.js';
 import { appliedMarker, decide, type ContainerAction } from './diff.js';
-import { describeConflicts, ownershipConflicts } from './ownership.js';
+import { describeConflicts, isOurs, ownershipConflicts } from './ownership.js';
 
 export type StepStatus = 'ok' | 'changed' | 'failed' | 'skipped';
 
@@ -273,7 +273,7 @@ async function readHosts(opts: Pick<DeployOptions, 'plan' | 'hosts' | 'deploymen
           opts.deploymentId,
           opts.adopt ?? false,
         );
-        const mine = all.filter((c) => c.labels[LABEL.managed] === 'true' && (c.labels[LABEL.deployment] === opts.deploymentId || opts.adopt));
+        const mine = all.filter((c) => c.labels[LABEL.managed] === 'true' && isOurs(c.labels, opts.deploymentId, opts.adopt ?? false));
         const inspected =
           opts.inspect === false ? [] : (await Promise.all(mine.map((c) => host.inspect(c.name)))).filter((c): c is ActualContainer => c !== undefined);
         views.set(name, { containers: new Map(inspected.map((c) => [c.name, c])), volumes, imageIds: new Map() });

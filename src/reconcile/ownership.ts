@@ -33,12 +33,11 @@ export function ownershipConflicts(objects: HostObjects, deploymentId: string, a
   const ours = new Set<string>();
   for (const c of objects.containers) {
     const owner = c.labels[LABEL.deployment];
-    const berths = owner !== undefined || c.labels[LABEL.managed] === 'true';
-    if (owner === deploymentId || (berths && adopt)) {
+    if (isOurs(c.labels, deploymentId, adopt)) {
       for (const v of c.volumes) ours.add(v);
     } else if (owner !== undefined) {
       add(`container ${c.name}`, `belongs to deployment ${owner}`);
-    } else if (berths) {
+    } else if (c.labels[LABEL.managed] === 'true') {
       add(`container ${c.name}`, 'was made by berth without a deployment id (an older berth, or another deployment)');
     } else if (objects.plannedNames.has(c.name)) {
       add(`container ${c.name}`, 'was not made by berth, and the plan needs its name');
@@ -47,11 +46,22 @@ export function ownershipConflicts(objects: HostObjects, deploymentId: string, a
   const planned = new Set(objects.plannedVolumes);
   for (const v of objects.volumes) {
     const owner = v.labels[LABEL.deployment];
-    if (owner === deploymentId || ours.has(v.name) || adopt) continue;
+    if (isOurVolume(v, ours, deploymentId) || adopt) continue;
     if (owner !== undefined) add(`volume ${v.name}`, `belongs to deployment ${owner}`);
     else if (planned.has(v.name)) add(`volume ${v.name}`, 'holds data berth did not make for this deployment, and the plan needs its name');
   }
   return conflicts;
+}
+
+/** A container (or job, or tool run) this deployment acts on: it carries its id, or, with adopt, any berth object. */
+export function isOurs(labels: Record<string, string>, deploymentId: string, adopt: boolean): boolean {
+  const owner = labels[LABEL.deployment];
+  return owner === deploymentId || (adopt && (owner !== undefined || labels[LABEL.managed] === 'true'));
+}
+
+/** A volume carrying this deployment's id, or mounted by one of its containers (labels of a volume cannot change). */
+export function isOurVolume(volume: ActualVolume, mountedByOurs: ReadonlySet<string>, deploymentId: string): boolean {
+  return volume.labels[LABEL.deployment] === deploymentId || mountedByOurs.has(volume.name);
 }
 
 /** One message for all conflicts: what, where, and what to do. */
