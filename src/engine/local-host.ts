@@ -34,7 +34,7 @@ export class LocalHost implements Host {
     return list.map((c) => ({
       name: (c.Names[0] ?? c.Id).replace(/^\//, ''),
       labels: c.Labels ?? {},
-      volumes: (c.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Name).map((m) => m.Name!),
+      volumes: namedVolumeMounts(c.Mounts),
     }));
   }
 
@@ -60,10 +60,9 @@ export class LocalHost implements Host {
       // Docker's zero time: the container never finished (or never started).
       ...(i.State.FinishedAt && !i.State.FinishedAt.startsWith('0001-') ? { finishedAt: i.State.FinishedAt } : {}),
       health: i.State.Health?.Status,
-      volumes: (i.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Name).map((m) => m.Name!),
+      volumes: namedVolumeMounts(i.Mounts),
     };
   }
-
 
   async imageId(ref: string): Promise<string | undefined> {
     return (await this.engine.inspectImage(ref))?.id;
@@ -252,6 +251,10 @@ export class LocalHost implements Host {
   async removeDir(dir: string): Promise<void> {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+function namedVolumeMounts(mounts: { Type: string; Name?: string }[] | undefined): string[] {
+  return (mounts ?? []).filter((m) => m.Type === 'volume' && m.Name).map((m) => m.Name!);
 }
 
 function demux(buf: Buffer): string {
