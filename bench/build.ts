@@ -18,7 +18,7 @@ const config = defaultBuildConfig;
 const logDir = mkdtempSync(join(tmpdir(), 'berth-bench-build-'));
 
 // The set is fixed when the run starts, so an image added meanwhile cannot skew the no-op figure.
-const imageSet = [...loadImageTree(imageRoots(config)).keys()].map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+const imageSet = [...loadImageTree(imageRoots(config), config.release).keys()].map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
 
 async function timedBuild(): Promise<{ ms: number; results: ImageResult[] }> {
   const t0 = performance.now();

@@ -54,7 +54,7 @@ const PARENT_PLACEHOLDER = 'berth-parent-image';
 
 export async function buildImages(req: BuildRequest): Promise<ImageResult[]> {
   const { config, engine } = req;
-  const images = loadImageTree(imageRoots(config));
+  const images = loadImageTree(imageRoots(config), config.release);
   const selected = selectImages(images, req.patterns);
   const useRootfs = config.baseImage === null;
   const nodes: TreeNode[] = [...selected].map((name) => {

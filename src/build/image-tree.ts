@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { InputError } from '../config/errors.js';
+import { findRelease, knownReleases, type Release } from '../config/releases.js';
 
 export interface ImageDef {
   name: string;
@@ -17,16 +18,24 @@ export interface ImageDef {
   root: string;
 }
 
+const releaseName = z.string().refine((r) => findRelease(r) !== undefined, { error: (i) => `unknown release "${String(i.input)}"; known: ${knownReleases()}` });
 const imageYaml = z
   .object({
     parent: z.string().nullable().optional(),
     description: z.string().default(''),
     packages: z.array(z.string()).default([]),
+    // Only for these releases (neutron-linuxbridge-agent: Debian 13's neutron has no such agent).
+    releases: z.array(releaseName).optional(),
+    // Packages one release needs on top of `packages` (python3-migrate, which trixie no longer has).
+    release_packages: z.record(releaseName, z.array(z.string())).default({}),
   })
   .strict();
 
-/** Loads every image from the given folders; a later folder's image replaces an earlier one's. */
-export function loadImageTree(roots: string[]): Map<string, ImageDef> {
+/**
+ * Loads every image of `release` from the given folders; a later folder's image replaces an
+ * earlier one's. Images of other releases are left out; packages are the release's.
+ */
+export function loadImageTree(roots: string[], release: Release): Map<string, ImageDef> {
   const images = new Map<string, ImageDef>();
   for (const root of roots) {
     if (!existsSync(root)) throw new InputError(`image folder ${root} does not exist`, 'check extra_image_dirs');
@@ -42,11 +51,17 @@ export function loadImageTree(roots: string[]): Map<string, ImageDef> {
         const issue = parsed.error.issues[0];
         throw new InputError(`${metaFile}: ${issue?.path.join('.') || '(top)'}: ${issue?.message}`);
       }
+      const forRelease = (names: string[]): boolean => names.some((r) => findRelease(r) === release);
+      if (parsed.data.releases && !forRelease(parsed.data.releases)) {
+        images.delete(name);
+        continue;
+      }
+      const extra = Object.entries(parsed.data.release_packages).filter(([r]) => forRelease([r])).flatMap(([, list]) => list);
       images.set(name, {
         name,
         parent: parsed.data.parent ?? undefined,
         description: parsed.data.description,
-        packages: parsed.data.packages,
+        packages: [...parsed.data.packages, ...extra],
         dir,
         root,
       });

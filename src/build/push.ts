@@ -25,7 +25,7 @@ export async function pushImages(
   if (!config.registry) {
     throw new InputError('docker_registry is not set', 'set docker_registry in build.yml (e.g. 192.0.2.10:4000)');
   }
-  const images = loadImageTree(imageRoots(config));
+  const images = loadImageTree(imageRoots(config), config.release);
   const names = [...selectImages(images, patterns)];
   const limit = pLimit(config.pushConcurrency);
   return Promise.all(

@@ -40,6 +40,7 @@ export function renderDockerfile(input: RenderInput): string {
     packages: resolvePackages(image.packages, config.packages[image.name]),
     users: serviceUsers,
     install_type: 'binary',
+    openstack_release: config.release.name,
     debian_suite: config.debianSuite,
     debian_mirror: config.debianMirror,
     debian_security_mirror: config.debianSecurityMirror,

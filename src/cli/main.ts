@@ -43,7 +43,7 @@ program
     const global = program.opts();
     const config = loadBuildConfig(global.configDir);
     if (opts.list) {
-      console.log(formatTree(loadImageTree(imageRoots(config))));
+      console.log(formatTree(loadImageTree(imageRoots(config), config.release)));
       return;
     }
     await runBuild(config, patterns, opts.logDir, opts.concurrency);
@@ -89,7 +89,7 @@ async function runBuild(config: BuildConfig, patterns: string[], logDir: string,
   const format = program.opts().format;
   const engine = new Engine();
   await engine.ping();
-  const total = selectImages(loadImageTree(imageRoots(config)), patterns).size + (config.baseImage ? 0 : 1);
+  const total = selectImages(loadImageTree(imageRoots(config), config.release), patterns).size + (config.baseImage ? 0 : 1);
   const reporter = new BuildReporter(format, total);
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());

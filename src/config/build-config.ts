@@ -4,7 +4,8 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { InputError } from './errors.js';
 import { resolvedSettings } from './globals.js';
-import { imageNamingFields, patterns, shown, text } from './values.js';
+import { releaseNamed, type Release } from './releases.js';
+import { imageNamingFields, patterns, releaseField, shown, text } from './values.js';
 import { didYouMean, readYamlFile, validateYaml, type YamlFile } from './yaml-file.js';
 
 // Package names reach apt-get command lines in the Dockerfiles.
@@ -21,7 +22,9 @@ const count = (what: string, min: number, max: number) =>
 // Mirrors and the suite are written into sources.list and Dockerfile RUN lines: plain characters only.
 const fields = {
   base_image: text('an image reference such as debian:bookworm', 255, patterns.imageReference).nullable().default(null),
-  debian_suite: text('a Debian suite name such as bookworm', 32, patterns.debianSuite).default('bookworm'),
+  openstack_release: releaseField,
+  // Unset: the release's suite (bookworm for zed, trixie for 2025.1).
+  debian_suite: text('a Debian suite name such as trixie', 32, patterns.debianSuite).nullable().default(null),
   debian_mirror: text('an http(s) or file:/// mirror URL without query or credentials', 2048, patterns.mirrorUrl).default('http://deb.debian.org/debian'),
   debian_security_mirror: text('an http(s) or file:/// mirror URL without query or credentials', 2048, patterns.mirrorUrl).default('http://deb.debian.org/debian-security'),
   ...imageNamingFields,
@@ -41,7 +44,7 @@ const fields = {
 
 const hints: Record<string, string> = {
   base_image: 'write an image reference such as debian:bookworm, or leave it unset to build the Debian rootfs',
-  debian_suite: 'write a suite name such as bookworm',
+  debian_suite: 'write a suite name such as trixie, or leave it unset to use the release\'s',
   debian_mirror: 'write a URL such as http://deb.debian.org/debian',
   debian_security_mirror: 'write a URL such as http://deb.debian.org/debian-security',
   docker_registry: 'write host or host:port, e.g. 192.0.2.10:4000, or "" for none',
@@ -60,6 +63,7 @@ export interface PackageCustomization {
 }
 
 export interface BuildConfig {
+  release: Release;
   baseImage: string | null;
   debianSuite: string;
   debianMirror: string;
@@ -88,10 +92,10 @@ export function loadBuildConfig(configDir: string): BuildConfig {
   const globalsFile = join(configDir, 'globals.yml');
   const globals = existsSync(globalsFile) ? readYamlFile(globalsFile) : undefined;
   const top = (globals?.data ?? {}) as Record<string, unknown>;
-  // kolla-ansible's globals.yml says openstack_tag: "{{ openstack_release }}".
+  // kolla-ansible's globals.yml says openstack_tag: "{{ openstack_release }}"; the release decides the suite.
   const settings = globals ? resolvedSettings(globals) : {};
   const naming = Object.fromEntries(
-    ['docker_registry', 'docker_namespace', 'openstack_tag'].filter((k) => typeof settings[k] === 'string').map((k) => [k, settings[k]]),
+    ['openstack_release', 'docker_registry', 'docker_namespace', 'openstack_tag'].filter((k) => settings[k] !== undefined && settings[k] !== null).map((k) => [k, settings[k]]),
   );
   // Checked against globals.yml's own lines: a bad value there is not build.yml's fault.
   if (globals) validateYaml({ ...globals, data: naming }, namingSchema, undefined, hints);
@@ -119,7 +123,7 @@ function fromFile(file: YamlFile, prefix: string[], defaults: Record<string, unk
 }
 
 const knownKeys = Object.keys(fields);
-const namingSchema = z.object({ docker_registry: fields.docker_registry, docker_namespace: fields.docker_namespace, openstack_tag: fields.openstack_tag });
+const namingSchema = z.object({ openstack_release: fields.openstack_release, docker_registry: fields.docker_registry, docker_namespace: fields.docker_namespace, openstack_tag: fields.openstack_tag });
 
 function fromParsed(p: z.infer<typeof buildSchema>, relativeTo: string): BuildConfig {
   const abs = (x: string): string => (isAbsolute(x) ? x : resolve(relativeTo, x));
@@ -138,14 +142,16 @@ function fromParsed(p: z.infer<typeof buildSchema>, relativeTo: string): BuildCo
   if (override !== null && !existsSync(override)) {
     throw new InputError(`template_override: ${override} does not exist`, 'fix the path in build.yml');
   }
+  const release = releaseNamed(p.openstack_release);
   return {
+    release,
     baseImage: p.base_image,
-    debianSuite: p.debian_suite,
+    debianSuite: p.debian_suite ?? release.debianSuite,
     debianMirror: p.debian_mirror,
     debianSecurityMirror: p.debian_security_mirror,
     registry: p.docker_registry.replace(/\/+$/, ''),
     namespace: p.docker_namespace,
-    tag: p.openstack_tag,
+    tag: p.openstack_tag ?? release.name,
     templateOverride: override,
     buildArgs: p.build_args,
     extraImageDirs: p.extra_image_dirs.map(abs),

@@ -4,7 +4,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { InputError } from './errors.js';
-import { imageNamingFields, isIpAddress, patterns, shown, text } from './values.js';
+import { knownReleases } from './releases.js';
+import { imageNamingFields, isIpAddress, patterns, releaseField, shown, text } from './values.js';
 import { didYouMean, readYamlFile, validateYaml, type YamlFile } from './yaml-file.js';
 
 // kolla-ansible writes `enable_haproxy: "yes"` (a string, which Ansible's bool filter reads); YAML 1.1
@@ -54,8 +55,7 @@ const fields = {
   // QEMU (emulation, no /dev/kvm needed) or KVM.
   nova_compute_virt_type: z.enum(['fake', 'qemu', 'kvm'], { error: 'expected fake, qemu or kvm' }).default('fake'),
   neutron_plugin_agent: z.literal('linuxbridge', { error: 'berth supports only "linuxbridge" (ML2 with the linuxbridge agent)' }).default('linuxbridge'),
-  // A bare 2023.1 is a YAML number, hence "quoted" in the description.
-  openstack_release: text('a quoted release name such as "zed" or "2023.1"', 32, patterns.release).default('zed'),
+  openstack_release: releaseField,
   ...imageNamingFields,
   node_config_directory: text('an absolute path of letters, digits, _ . - and /', 255, patterns.absoluteDirectory).default('/etc/berth'),
   enable_mariadb: flag(true),
@@ -92,7 +92,7 @@ const hints: Record<string, string> = {
   api_interface: interfaceHint,
   tunnel_interface: interfaceHint,
   neutron_external_interface: interfaceHint,
-  openstack_release: 'write a release name such as "zed" or "2023.1": lowercase letters, digits and dots, at most 32',
+  openstack_release: `write one of ${knownReleases()}, quoted`,
   openstack_tag: 'image tags are up to 128 letters, digits, _, . and -, starting with a letter, digit or _',
   docker_registry: 'write host or host:port, e.g. 192.0.2.10:4000, or "" for none',
   docker_namespace: 'lowercase letters and digits, separated by ., _, - or /',
@@ -108,7 +108,8 @@ const passedThrough = ['build'];
 const globalsSchema = z.object(fields);
 type Parsed = z.infer<typeof globalsSchema>;
 
-export type Globals = Omit<Parsed, 'api_interface' | 'tunnel_interface' | 'kolla_internal_vip_address' | 'kolla_external_vip_address'> & {
+export type Globals = Omit<Parsed, 'api_interface' | 'tunnel_interface' | 'kolla_internal_vip_address' | 'kolla_external_vip_address' | 'openstack_tag'> & {
+  openstack_tag: string;
   api_interface: string;
   tunnel_interface: string;
   /** null when unset: the deployment resolves it from the first control host. */
@@ -174,6 +175,7 @@ export function parseGlobals(file: YamlFile): { globals: Globals; warnings: stri
   return {
     globals: {
       ...p,
+      openstack_tag: p.openstack_tag ?? p.openstack_release,
       api_interface: p.api_interface ?? p.network_interface,
       tunnel_interface: p.tunnel_interface ?? p.network_interface,
       kolla_internal_vip_address: p.kolla_internal_vip_address ?? null,

@@ -1,5 +1,6 @@
 // `berth init`: a working all-in-one configuration for this machine, written once. Existing files
 // are the operator's and are never overwritten.
+import { defaultRelease } from './releases.js';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import { join } from 'node:path';
@@ -42,9 +43,14 @@ kolla_internal_vip_address: "${d.address}"
 #api_interface: "{{ network_interface }}"
 #kolla_external_vip_address: "{{ kolla_internal_vip_address }}"
 
-# Images: <docker_registry>/<docker_namespace>/<image>:<openstack_tag>
-#openstack_release: "zed"
-#openstack_tag: "zed"
+# The OpenStack release: "2025.1" (Epoxy, from Debian 13 trixie's packages; the default) or
+# "zed" (from Debian 12 bookworm's; kept to upgrade from). It picks the Debian suite of the
+# images, their tag, and what differs in the services' configuration. Neutron's Linux bridge
+# agent exists only on zed.
+#openstack_release: "${defaultRelease}"
+
+# Images: <docker_registry>/<docker_namespace>/<image>:<openstack_tag> (the tag defaults to the release)
+#openstack_tag: "${defaultRelease}"
 #docker_registry: ""
 #docker_namespace: "berth"
 

@@ -3,6 +3,7 @@
 // pattern and a length limit, checked where it is read; nothing downstream re-checks or quotes them.
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { defaultRelease, findRelease, knownReleases } from './releases.js';
 
 export const limits = {
   /** Any one operator file; real ones are a few kilobytes. */
@@ -99,9 +100,21 @@ export function text(what: string, max: number, pattern?: RegExp, min = 1) {
   return pattern ? base.regex(pattern, `not ${what}`) : base;
 }
 
+/** openstack_release: a known release's name or codename, read as its canonical name. */
+export const releaseField = z
+  .preprocess(
+    // An unquoted 2025.1 is a YAML number; "Epoxy" is as good as "epoxy".
+    (v) => (typeof v === 'number' ? String(v) : typeof v === 'string' ? v.trim().toLowerCase() : v),
+    text('a quoted release name such as "2025.1" or "zed"', 32, patterns.release),
+  )
+  .refine((v) => findRelease(v) !== undefined, { error: (i) => `unknown release "${String(i.input)}"; berth knows ${knownReleases()}` })
+  .transform((v) => findRelease(v)!.name)
+  .default(defaultRelease);
+
 /** How images are named: keys globals.yml and build.yml share, one schema so both check and say the same. */
 export const imageNamingFields = {
-  openstack_tag: text('a valid image tag (letters, digits, _ . -)', 128, patterns.imageTag).default('zed'),
+  // Unset: the release's name (kolla-ansible's openstack_tag: "{{ openstack_release }}").
+  openstack_tag: text('a valid image tag (letters, digits, _ . -)', 128, patterns.imageTag).optional(),
   docker_registry: text('a registry host[:port]', 255, undefined, 0)
     .refine((s) => s === '' || isRegistry(s), 'not a registry host[:port] such as 192.0.2.10:4000 or quay.io')
     .default(''),

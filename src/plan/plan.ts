@@ -1,5 +1,6 @@
 // plan: a pure function from the deployment and the catalog to the desired containers and jobs
 // on every host, fully resolved: image references, rendered files, hashes, labels.
+import { releaseContext, releaseNamed } from '../config/releases.js';
 import { createHash, createHmac } from 'node:crypto';
 import { posix } from 'node:path';
 import type { ServiceDef, ContainerDef, JobDef } from '../catalog/types.js';
@@ -52,6 +53,8 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
   const keystoneAddress = firstAddress('keystone');
   const shared = {
     globals: g,
+    /** The OpenStack release: templates branch on `release.at_least('2025.1')`, never on names. */
+    release: releaseContext(releaseNamed(g.openstack_release)),
     passwords: deployment.passwords,
     internal_address: g.kolla_internal_vip_address,
     database_address: firstAddress('mariadb'),

@@ -2,6 +2,7 @@
 // a tempest.conf written from the deployment: which services exist, the admin credentials, and the
 // demo image and flavor of init-runonce when Nova is there. Tests are selected like Tempest's own
 // run (smoke, full, or a regex), exclusions always apply; redacted output and subunit results are kept.
+import { releaseContext, releaseNamed } from '../config/releases.js';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -160,6 +161,7 @@ export async function runTempest(
     const files = runFiles({
       tempestConf: renderTemplate('shared/tempest.conf.j2', {
         globals: g,
+        release: releaseContext(releaseNamed(g.openstack_release)),
         passwords: ctx.deployment.passwords,
         identity_url: ctx.plan.identityUrl,
         compute,
@@ -234,14 +236,18 @@ async function toolboxLines(ctx: DeploymentContext, args: string[], hint?: strin
 
 /**
  * The exclude list for this deployment: a line `@unless <enable_key>` starts a block that applies
- * only while that service is off (its tests need it); `@always` ends it.
+ * only while that service is off (its tests need it), `@when <setting> <value>...` one that applies
+ * only while a globals.yml setting has one of the values (`@when openstack_release zed`);
+ * `@always` ends either.
  */
 export function excludeList(text: string, globals: Record<string, unknown>): string {
   let applies = true;
   const out: string[] = [];
   for (const line of text.split('\n')) {
     const unless = /^@unless\s+(\w+)\s*$/.exec(line);
+    const when = /^@when\s+(\w+)((?:\s+\S+)+)\s*$/.exec(line);
     if (unless) applies = globals[unless[1]!] !== true;
+    else if (when) applies = when[2]!.trim().split(/\s+/).includes(String(globals[when[1]!]));
     else if (/^@always\s*$/.test(line)) applies = true;
     else if (applies) out.push(line);
   }

@@ -15,7 +15,7 @@ function dirWith(files: Record<string, string>): string {
 test('defaults without any file; refs are <registry>/<namespace>/<image>:<tag>', () => {
   const cfg = loadBuildConfig(dirWith({}));
   assert.equal(cfg.baseImage, null);
-  assert.equal(imageRef(cfg, 'keystone'), 'berth/keystone:zed');
+  assert.equal(imageRef(cfg, 'keystone'), 'berth/keystone:2025.1');
   assert.equal(imageRef({ registry: '127.0.0.1:4000', namespace: 'ns', tag: 't' }, 'x'), '127.0.0.1:4000/ns/x:t');
 });
 
@@ -68,8 +68,8 @@ test('a bad image naming value in globals.yml is reported at its line in globals
 });
 
 test('kolla-ansible naming in globals.yml: openstack_tag: "{{ openstack_release }}" is resolved for the build', () => {
-  const cfg = loadBuildConfig(dirWith({ 'globals.yml': 'openstack_release: "2023.1"\nopenstack_tag: "{{ openstack_release }}"\ndocker_registry: "192.0.2.10:4000/"\n' }));
-  assert.equal(imageRef(cfg, 'keystone'), '192.0.2.10:4000/berth/keystone:2023.1');
+  const cfg = loadBuildConfig(dirWith({ 'globals.yml': 'openstack_release: "2025.1"\nopenstack_tag: "{{ openstack_release }}"\ndocker_registry: "192.0.2.10:4000/"\n' }));
+  assert.equal(imageRef(cfg, 'keystone'), '192.0.2.10:4000/berth/keystone:2025.1');
 });
 
 test('a build.yml over 1 MiB is refused by name', () => {

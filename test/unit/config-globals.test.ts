@@ -28,8 +28,8 @@ test('a minimal file gets every default; api_interface follows network_interface
   assert.equal(globals.api_interface, 'eth0');
   assert.equal(globals.kolla_internal_vip_address, null);
   assert.equal(globals.kolla_external_vip_address, null);
-  assert.equal(globals.openstack_release, 'zed');
-  assert.equal(globals.openstack_tag, 'zed');
+  assert.equal(globals.openstack_release, '2025.1');
+  assert.equal(globals.openstack_tag, '2025.1');
   assert.equal(globals.docker_registry, '');
   assert.equal(globals.docker_namespace, 'berth');
   assert.equal(globals.node_config_directory, '/etc/berth');
@@ -71,7 +71,7 @@ database_port: "3307"
   );
   assert.equal(globals.api_interface, 'ens3');
   assert.equal(globals.kolla_external_vip_address, '10.1.0.250');
-  assert.equal(globals.openstack_tag, 'zed');
+  assert.equal(globals.openstack_tag, '2025.1');
   assert.deepEqual([globals.enable_keystone, globals.enable_glance, globals.enable_nova], [false, true, true]);
   assert.equal(globals.openstack_logging_debug, false);
   assert.equal(globals.database_port, 3307);
@@ -134,7 +134,7 @@ test('an over-long value under the file limit is refused with file:line:col, the
 
 test('values that would reach a shell command, a path or an INI file are refused by pattern', () => {
   rejects('network_interface: eth0\nopenstack_release: "zed; rm -rf /"\n', /^globals\.yml:2:1: openstack_release: not a quoted release name/);
-  rejects('network_interface: eth0\nopenstack_release: 2023.1\n', /^globals\.yml:2:1: openstack_release: expected a quoted release name/);
+  rejects('network_interface: eth0\nopenstack_release: "havana"\n', /^globals\.yml:2:1: openstack_release: unknown release "havana"; berth knows zed, 2025\.1 \(epoxy\)$/);
   rejects('network_interface: "eth0;reboot"\n', /^globals\.yml:1:1: network_interface: not a network interface name/);
   rejects('network_interface: eth0\ntunnel_interface: "-eth1"\n', /^globals\.yml:2:1: tunnel_interface: not a network interface name/);
   rejects('network_interface: eth0\nkolla_internal_vip_address: "fe80::1%$(id)"\n', /^globals\.yml:2:1: kolla_internal_vip_address: not an IP address$/);
@@ -152,7 +152,17 @@ test('values that would reach a shell command, a path or an INI file are refused
 
 test('a refused value comes with a hint saying what to write', () => {
   const dir = dirWithGlobals('network_interface: eth0\nopenstack_release: "zed!"\n');
-  assert.throws(() => loadGlobals(dir), (err: unknown) => err instanceof InputError && /"2023\.1"/.test(err.hint ?? ''));
+  assert.throws(() => loadGlobals(dir), (err: unknown) => err instanceof InputError && /2025\.1 \(epoxy\)/.test(err.hint ?? ''));
+});
+
+test('openstack_release: a codename or an unquoted number means the release; the tag follows it', () => {
+  for (const [written, release] of [['epoxy', '2025.1'], ['2025.1', '2025.1'], ['"Zed"', 'zed']] as const) {
+    const { globals } = loadGlobals(dirWithGlobals(`network_interface: eth0\nopenstack_release: ${written}\n`));
+    assert.equal(globals.openstack_release, release, written);
+    assert.equal(globals.openstack_tag, release, written);
+  }
+  const { globals } = loadGlobals(dirWithGlobals('network_interface: eth0\nopenstack_release: zed\nopenstack_tag: mytag\n'));
+  assert.equal(globals.openstack_tag, 'mytag');
 });
 
 test('a long unknown key is shortened in the message', () => {
@@ -168,7 +178,7 @@ test('ordinary kolla-ansible values pass: quoted releases, registries with ports
   const { globals } = loadGlobals(
     dirWithGlobals(`network_interface: "br-ex.100"
 kolla_internal_vip_address: "2001:db8::10"
-openstack_release: "2023.1"
+openstack_release: "2025.1"
 openstack_tag: "{{ openstack_release }}"
 docker_registry: "192.0.2.10:4000"
 docker_namespace: "kolla/openstack"
@@ -178,7 +188,7 @@ keystone_admin_user: "cloud.admin@example"
 keystone_admin_project: "admin"
 `),
   );
-  assert.equal(globals.openstack_tag, '2023.1');
+  assert.equal(globals.openstack_tag, '2025.1');
   assert.equal(globals.docker_registry, '192.0.2.10:4000');
   assert.equal(globals.kolla_internal_vip_address, '2001:db8::10');
 });

@@ -30,7 +30,7 @@ test('services come in dependency order with their containers and jobs, fully re
   const keystone = p.services.find((s) => s.service === 'keystone')!;
   assert.deepEqual(keystone.jobs.map((j) => j.name), ['keystone_database', 'keystone_bootstrap']);
   const c = keystone.containers[0]!;
-  assert.equal(c.spec.image, 'berth/keystone:zed');
+  assert.equal(c.spec.image, 'berth/keystone:2025.1');
   assert.equal(c.spec.networkMode, 'host');
   assert.match(c.files['keystone-uwsgi.ini']!, /http-socket = 192\.0\.2\.20:5000/);
   assert.match(c.spec.healthcheck.test, /^healthcheck_curl http:\/\/192\.0\.2\.20:5000\/v3$/);
@@ -165,7 +165,7 @@ test('a keystone field makes a registration job; its credentials are in 0600 fil
   const p = plan(base, [...catalog, demo]);
   const job = p.services.find((s) => s.service === 'demo')!.jobs[0]!;
   assert.equal(job.name, 'demo_keystone');
-  assert.equal(job.spec.image, 'berth/toolbox:zed');
+  assert.equal(job.spec.image, 'berth/toolbox:2025.1');
   const register = JSON.parse(job.files['register.json']!) as { endpoints: { url: string }[]; user: { password: string } };
   assert.equal(register.endpoints[0]!.url, 'http://192.0.2.20:9999');
   assert.equal(register.user.password, base.deployment.passwords.keystone_admin_password);
@@ -258,7 +258,7 @@ test('heat and horizon: stack domain and roles through the keystone registration
   assert.ok(!('roles' in glanceRegister) && !('domains' in glanceRegister));
 
   const horizon = svc('horizon').containers[0]!;
-  assert.equal(horizon.spec.image, 'berth/horizon:zed');
+  assert.equal(horizon.spec.image, 'berth/horizon:2025.1');
   assert.deepEqual(horizon.ports, [80]);
   const settings = horizon.files['local_settings.py']!;
   assert.match(settings, new RegExp(`SECRET_KEY = "${base.deployment.passwords.horizon_secret_key}"`));

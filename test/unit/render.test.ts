@@ -9,7 +9,7 @@ import { loadImageTree } from '../../src/build/image-tree.js';
 import { renderDockerfile, resolvePackages } from '../../src/build/render.js';
 import { defaultBuildConfig, loadBuildConfig, type BuildConfig } from '../../src/config/build-config.js';
 
-const images = loadImageTree([builtinImagesDir]);
+const images = loadImageTree([builtinImagesDir], defaultBuildConfig.release);
 const keystone = images.get('keystone')!;
 const render = (config: BuildConfig): string =>
   renderDockerfile({ image: keystone, parentRef: 'berth/openstack-base:zed', config, roots: [builtinImagesDir] });

@@ -5,9 +5,13 @@ const url = 'http://{{ api_address }}:8774/v2.1';
 const novaConf: ConfigFileDef = { template: 'nova/nova.conf.j2', dest: '/etc/nova/nova.conf', owner: 'nova', perm: '0600', iniOverrides: true };
 const permissions = [{ path: '/var/log/kolla/nova', owner: 'nova:nova', recurse: true }];
 
-// libvirtd's socket directory and the instances' disks, shared by nova_compute and nova_libvirt.
+// libvirtd's socket directory, shared by nova_compute and nova_libvirt.
 const libvirtSocket = 'nova_libvirt_run:/run/libvirt';
-const instances = 'nova_compute:/var/lib/nova/instances';
+// nova-compute's state: its node identity (compute_id, which 2023.2+ refuses to start without once
+// the service is registered, so it must survive a recreated container) and the instances' disks,
+// which nova_libvirt reads too.
+const computeState = 'nova_compute:/var/lib/nova';
+const computePermissions = [...permissions, { path: '/var/lib/nova', owner: 'nova:nova' }];
 
 /**
  * libvirtd with QEMU, one per compute host. Capabilities instead of --privileged: tap devices and
@@ -25,7 +29,7 @@ function libvirt(virtType: 'qemu' | 'kvm'): ContainerDef {
     capAdd: ['NET_ADMIN', 'SYS_ADMIN', 'SYS_PTRACE', 'IPC_LOCK', 'SYS_NICE'],
     devices: virtType === 'kvm' ? ['/dev/net/tun', '/dev/kvm'] : ['/dev/net/tun'],
     // Domain definitions and libvirt's state outlive the container.
-    volumes: [libvirtSocket, instances, 'libvirtd:/var/lib/libvirt', 'nova_libvirt_qemu:/etc/libvirt/qemu'],
+    volumes: [libvirtSocket, computeState, 'libvirtd:/var/lib/libvirt', 'nova_libvirt_qemu:/etc/libvirt/qemu'],
     healthcheck: { test: 'virsh -c qemu:///system version', intervalSeconds: 10 },
   };
 }
@@ -80,7 +84,12 @@ export const nova: ServiceDef = {
     rpcService('conductor'),
     rpcService('scheduler'),
     // The fake driver: a real Nova driver that keeps instances in Nova's books only (no hypervisor).
-    rpcService('compute', { group: 'compute', when: { nova_compute_virt_type: ['fake'] } }),
+    rpcService('compute', {
+      group: 'compute',
+      when: { nova_compute_virt_type: ['fake'] },
+      volumes: [computeState],
+      permissions: computePermissions,
+    }),
     // The libvirt driver, talking to nova_libvirt over its socket on a shared volume. Its privsep
     // contexts (os-vif plugging ports into bridges, instance files) keep NET_ADMIN, SYS_ADMIN and
     // DAC_READ_SEARCH, so those must be in the container's bounding set.
@@ -88,8 +97,8 @@ export const nova: ServiceDef = {
       group: 'compute',
       when: { nova_compute_virt_type: ['qemu', 'kvm'] },
       capAdd: ['NET_ADMIN', 'SYS_ADMIN', 'DAC_READ_SEARCH'],
-      volumes: [libvirtSocket, instances],
-      permissions: [...permissions, { path: '/var/lib/nova/instances', owner: 'nova:nova' }],
+      volumes: [libvirtSocket, computeState],
+      permissions: [...computePermissions, { path: '/var/lib/nova/instances', owner: 'nova:nova' }],
       after: ['nova_libvirt'],
     }),
     ...(['qemu', 'kvm'] as const).map((virtType) => libvirt(virtType)),
