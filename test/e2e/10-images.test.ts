@@ -6,7 +6,11 @@ import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { defaultRelease } from '../../src/config/releases.js';
 import { berth, dockerAvailable, ok, sh } from './harness.js';
+
+// The default release's images; the zed suite builds its own.
+const tag = defaultRelease;
 
 const hasDocker = dockerAvailable();
 const configDir = mkdtempSync(join(tmpdir(), 'berth-e2e-build-'));
@@ -58,7 +62,7 @@ function startContainer(name: string, dir: string, strategy: string): void {
     'run', '-d', '--name', name,
     '-e', `KOLLA_CONFIG_STRATEGY=${strategy}`,
     '-v', `${dir}:/var/lib/kolla/config_files:ro`,
-    'berth/keystone:zed',
+    `berth/keystone:${tag}`,
   ]);
   waitFor(() => sh('docker', ['exec', name, 'test', '-f', '/run_command']).status === 0, `${name} to start`);
 }
@@ -98,12 +102,12 @@ describe('berth build (real engine)', { skip: !hasDocker }, () => {
   });
 
   test('the keystone image answers keystone-manage --version', () => {
-    const out = ok('docker', ['run', '--rm', '--entrypoint', 'keystone-manage', 'berth/keystone:zed', '--version']);
+    const out = ok('docker', ['run', '--rm', '--entrypoint', 'keystone-manage', `berth/keystone:${tag}`, '--version']);
     assert.match(out.trim(), /^22\.\d+\.\d+/);
   });
 
   test('the toolbox has the openstack client, the mariadb client and jq', () => {
-    const out = ok('docker', ['run', '--rm', 'berth/toolbox:zed', 'sh', '-c', 'openstack --version && mariadb --version && jq --version']);
+    const out = ok('docker', ['run', '--rm', `berth/toolbox:${tag}`, 'sh', '-c', 'openstack --version && mariadb --version && jq --version']);
     assert.match(out, /openstack \d/);
     assert.match(out, /mariadb/i);
     assert.match(out, /jq-1\./);
@@ -151,7 +155,7 @@ describe('berth build (real engine)', { skip: !hasDocker }, () => {
     const name = 'berth-e2e-memcached';
     sh('docker', ['rm', '-f', name]);
     containers.push(name);
-    ok('docker', ['run', '-d', '--name', name, '--entrypoint', 'memcached', 'berth/memcached:zed', '-l', '127.0.0.1', '-p', '11211']);
+    ok('docker', ['run', '-d', '--name', name, '--entrypoint', 'memcached', `berth/memcached:${tag}`, '-l', '127.0.0.1', '-p', '11211']);
     waitFor(() => sh('docker', ['exec', name, 'healthcheck_listen', 'memcached', '11211']).status === 0, 'memcached to listen');
     assert.equal(sh('docker', ['exec', name, 'healthcheck_listen', 'memcached', '11299']).status, 1);
     assert.equal(sh('docker', ['exec', name, 'healthcheck_curl', 'http://127.0.0.1:1/']).status, 1);
@@ -162,12 +166,12 @@ describe('berth build (real engine)', { skip: !hasDocker }, () => {
     const registry = '127.0.0.1:5055';
     sh('docker', ['rm', '-f', name]);
     containers.push(name);
-    ok('docker', ['run', '-d', '--name', name, '--network', 'host', '-e', `REGISTRY_HTTP_ADDR=${registry}`, 'berth/registry:zed']);
+    ok('docker', ['run', '-d', '--name', name, '--network', 'host', '-e', `REGISTRY_HTTP_ADDR=${registry}`, `berth/registry:${tag}`]);
     waitFor(() => sh('docker', ['exec', name, 'healthcheck_listen', 'docker-registry', '5055']).status === 0, 'the registry');
     writeFileSync(join(configDir, 'build.yml'), `docker_registry: "${registry}"\npush_retries: 1\n`);
     // An image someone built FROM berth's base inherits its labels, build key included: it must not
     // be taken for base's twin.
-    const foreign = sh('docker', ['build', '-q', '-t', 'berth-e2e-foreign:latest', '-'], { input: 'FROM berth/base:zed\nRUN echo foreign > /foreign\n' });
+    const foreign = sh('docker', ['build', '-q', '-t', 'berth-e2e-foreign:latest', '-'], { input: `FROM berth/base:${tag}\nRUN echo foreign > /foreign\n` });
     assert.equal(foreign.status, 0, foreign.stderr);
     try {
       // Same build keys under the registry's name: tagged, not rebuilt.
@@ -180,15 +184,15 @@ describe('berth build (real engine)', { skip: !hasDocker }, () => {
       const catalog = (await (await fetch(`http://${registry}/v2/_catalog`)).json()) as { repositories: string[] };
       assert.deepEqual(catalog.repositories.sort(), ['berth/base', 'berth/memcached']);
       const tags = (await (await fetch(`http://${registry}/v2/berth/memcached/tags/list`)).json()) as { tags: string[] };
-      assert.deepEqual(tags.tags, ['zed']);
+      assert.deepEqual(tags.tags, [tag]);
 
       ok('docker', ['stop', '-t', '1', name]);
       const down = berth(['--config-dir', configDir, 'push', 'memcached']);
       assert.equal(down.status, 1);
-      assert.match(down.stdout, /FAILED\s+127\.0\.0\.1:5055\/berth\/memcached:zed .*2 attempt/);
+      assert.match(down.stdout, new RegExp(`FAILED\\s+127\\.0\\.0\\.1:5055/berth/memcached:${tag.replace('.', '\\.')} .*2 attempt`));
     } finally {
       writeFileSync(join(configDir, 'build.yml'), '');
-      sh('docker', ['rmi', `${registry}/berth/memcached:zed`, `${registry}/berth/base:zed`, `${registry}/berth/debian-rootfs:zed`, 'berth-e2e-foreign:latest']);
+      sh('docker', ['rmi', `${registry}/berth/memcached:${tag}`, `${registry}/berth/base:${tag}`, `${registry}/berth/debian-rootfs:${tag}`, 'berth-e2e-foreign:latest']);
     }
   });
 
@@ -213,7 +217,7 @@ describe('berth build (real engine)', { skip: !hasDocker }, () => {
       assert.equal(byName.get('base'), 'cached');
     } finally {
       writeFileSync(join(configDir, 'build.yml'), '');
-      sh('docker', ['rmi', '-f', 'berth/e2e-sibling:zed']);
+      sh('docker', ['rmi', '-f', `berth/e2e-sibling:${tag}`]);
     }
   });
 });

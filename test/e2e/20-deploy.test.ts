@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { dockerAvailable, E2E_DEPLOYMENT_ID, ok, repoRoot, sh, startedAt as containerStarts, TestCloud } from './harness.js';
+import { dockerAvailable, E2E_DEPLOYMENT_ID, imageTag, ok, repoRoot, sh, startedAt as containerStarts, TestCloud } from './harness.js';
 
 const hasDocker = dockerAvailable();
 const cloud = new TestCloud('deploy');
@@ -191,18 +191,18 @@ describe('berth deploy (real engine, all-in-one identity cloud)', { skip: !hasDo
   });
 
   test('an image rebuilt under the same tag recreates its containers and reruns their database sync', () => {
-    const original = ok('docker', ['image', 'inspect', '-f', '{{.Id}}', 'berth/keystone:zed']).trim();
+    const original = ok('docker', ['image', 'inspect', '-f', '{{.Id}}', `berth/keystone:${imageTag}`]).trim();
     try {
       // A different image under the same reference, as a rebuild or an upgrade leaves it.
-      sh('docker', ['build', '-t', 'berth/keystone:zed', '--label', 'e2e.rebuilt=yes', '-'], { input: 'FROM berth/keystone:zed\n' });
-      assert.notEqual(ok('docker', ['image', 'inspect', '-f', '{{.Id}}', 'berth/keystone:zed']).trim(), original);
+      sh('docker', ['build', '-t', `berth/keystone:${imageTag}`, '--label', 'e2e.rebuilt=yes', '-'], { input: `FROM berth/keystone:${imageTag}\n` });
+      assert.notEqual(ok('docker', ['image', 'inspect', '-f', '{{.Id}}', `berth/keystone:${imageTag}`]).trim(), original);
       const plan = run(['plan']);
-      assert.match(plan.out, /recreate\s+keystone\s+image berth\/keystone:zed was rebuilt or pulled/);
-      assert.match(plan.out, /run\s+keystone_bootstrap\s+image berth\/keystone:zed was rebuilt or pulled/);
+      assert.match(plan.out, new RegExp(`recreate\\s+keystone\\s+image berth/keystone:${imageTag} was rebuilt or pulled`));
+      assert.match(plan.out, new RegExp(`run\\s+keystone_bootstrap\\s+image berth/keystone:${imageTag} was rebuilt or pulled`));
       assert.equal(run(['deploy']).status, 0);
       assert.match(run(['plan']).out, /No changes/);
     } finally {
-      ok('docker', ['tag', original, 'berth/keystone:zed']);
+      ok('docker', ['tag', original, `berth/keystone:${imageTag}`]);
     }
     assert.equal(run(['deploy']).status, 0);
     assert.equal(run(['check']).status, 0);
@@ -261,7 +261,7 @@ describe('berth deploy (real engine, all-in-one identity cloud)', { skip: !hasDo
     assert.match(openstack(['token', 'issue', '-f', 'value', '-c', 'id']), /^\S{20,}\s*$/);
     assert.match(openstack(['project', 'show', 'e2e-project', '-f', 'value', '-c', 'name']), /e2e-project/);
     assert.match(
-      ok('docker', ['run', '--rm', '--network', 'host', '-e', `MYSQL_PWD=${rotated.database_password}`, 'berth/toolbox:zed', 'mariadb', '-h', '127.0.0.2', '-u', 'root', '-N', '-e', 'SELECT 1']),
+      ok('docker', ['run', '--rm', '--network', 'host', '-e', `MYSQL_PWD=${rotated.database_password}`, `berth/toolbox:${imageTag}`, 'mariadb', '-h', '127.0.0.2', '-u', 'root', '-N', '-e', 'SELECT 1']),
       /^1$/m,
     );
     assert.match(run(['plan']).out, /No changes/);

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { defaultRelease, releaseNamed } from '../../src/config/releases.js';
 
 /** The deployment id every e2e cloud shares; tests of "another deployment" make their own. */
 export const E2E_DEPLOYMENT_ID = 'berth-e2e-0000-0000';
@@ -37,6 +38,9 @@ export function ok(cmd: string, args: string[]): string {
   return r.stdout;
 }
 
+/** The default release's image tag: what the suites deploy unless they name a release. */
+export const imageTag = defaultRelease;
+
 /** The berth CLI from this checkout, run as an operator would run it. */
 export function berth(args: string[], env: NodeJS.ProcessEnv = {}): SpawnSyncReturns<string> {
   return sh(`${repoRoot}/berth`, args, { env: { ...process.env, ...env } });
@@ -53,6 +57,8 @@ export class TestCloud {
   /** Mounted at /x in the openstack client's container. */
   readonly data: string;
   readonly outputs: string[] = [];
+  /** The image tag of its release (openstack_release in writeConfig's lines, else the default). */
+  tag: string = imageTag;
 
   constructor(name: string) {
     this.work = mkdtempSync(join(tmpdir(), `berth-e2e-${name}-`));
@@ -68,6 +74,8 @@ export class TestCloud {
 
   /** globals.yml binding everything to 127.0.0.2, plus the given lines; an all-in-one inventory. */
   writeConfig(globals: string[]): void {
+    const release = globals.map((l) => /^openstack_release:\s*"?([^"\s]+)"?/.exec(l)?.[1]).find((r) => r !== undefined);
+    if (release) this.tag = releaseNamed(release).name;
     const lines = ['# e2e: every service on loopback', 'network_interface: lo', 'kolla_internal_vip_address: 127.0.0.2', `node_config_directory: ${this.nodeConfig}`, ...globals, ''];
     writeFileSync(join(this.configDir, 'globals.yml'), lines.join('\n'));
     writeFileSync(join(this.configDir, 'all-in-one'), '[control]\nlocalhost ansible_connection=local\n\n[network:children]\ncontrol\n\n[compute:children]\ncontrol\n');
@@ -85,7 +93,7 @@ export class TestCloud {
       'run', '--rm', '--network', 'host',
       '-v', `${join(this.configDir, 'clouds.yaml')}:/etc/openstack/clouds.yaml:ro`,
       '-v', `${this.data}:/x`,
-      'berth/toolbox:zed', 'openstack', '--os-cloud', 'berth-admin', ...args,
+      `berth/toolbox:${this.tag}`, 'openstack', '--os-cloud', 'berth-admin', ...args,
     ]);
     this.outputs.push(r.stdout, r.stderr);
     if (r.status !== 0) throw new Error(`openstack ${args.join(' ')}: ${r.stderr}`);
