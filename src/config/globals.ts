@@ -11,14 +11,12 @@ import { didYouMean, readYamlFile, validateYaml, type YamlFile } from './yaml-fi
 // already turns unquoted yes/no into booleans, so quoted forms are the only ones left to handle.
 const truthy = new Set(['yes', 'true', 'on', 'y']);
 const falsy = new Set(['no', 'false', 'off', 'n']);
-const flag = (byDefault: boolean) =>
-  z
-    .preprocess((v) => {
-      if (typeof v !== 'string') return v;
-      const s = v.trim().toLowerCase();
-      return truthy.has(s) ? true : falsy.has(s) ? false : v;
-    }, z.boolean({ error: 'expected yes/no (or true/false)' }))
-    .default(byDefault);
+const yesNo = z.preprocess((v) => {
+  if (typeof v !== 'string') return v;
+  const s = v.trim().toLowerCase();
+  return truthy.has(s) ? true : falsy.has(s) ? false : v;
+}, z.boolean({ error: 'expected yes/no (or true/false)' }));
+const flag = (byDefault: boolean) => yesNo.default(byDefault);
 
 // kolla-ansible's defaults quote port numbers ("3306"); accept both.
 const numeric = (v: unknown): unknown => (typeof v === 'string' && /^\d{1,10}$/.test(v.trim()) ? Number(v) : v);
@@ -53,7 +51,13 @@ const fields = {
   // nova-compute's driver: fake (no hypervisor: instances exist in Nova's books only), or libvirt with
   // QEMU (emulation, no /dev/kvm needed) or KVM.
   nova_compute_virt_type: z.enum(['fake', 'qemu', 'kvm'], { error: 'expected fake, qemu or kvm' }).default('fake'),
-  neutron_plugin_agent: z.literal('linuxbridge', { error: 'berth supports only "linuxbridge" (ML2 with the linuxbridge agent)' }).default('linuxbridge'),
+  // ML2's mechanism: the Open vSwitch agent (kolla-ansible's default) or the linuxbridge agent.
+  neutron_plugin_agent: z.enum(['openvswitch', 'linuxbridge'], { error: 'expected openvswitch or linuxbridge' }).default('openvswitch'),
+  // Open vSwitch's datapath: system (the kernel's openvswitch module) or netdev (userspace, in
+  // ovs-vswitchd itself: for hosts whose kernel has no openvswitch module; slower, experimental upstream).
+  ovs_datapath_type: z.enum(['system', 'netdev'], { error: 'expected system or netdev' }).default('system'),
+  // Unset: on exactly when neutron is on with the openvswitch agent (kolla-ansible's rule).
+  enable_openvswitch: yesNo.optional(),
   // A bare 2023.1 is a YAML number, hence "quoted" in the description.
   openstack_release: text('a quoted release name such as "zed" or "2023.1"', 32, patterns.release).default('zed'),
   ...imageNamingFields,
@@ -108,8 +112,9 @@ const passedThrough = ['build'];
 const globalsSchema = z.object(fields);
 type Parsed = z.infer<typeof globalsSchema>;
 
-export type Globals = Omit<Parsed, 'api_interface' | 'tunnel_interface' | 'kolla_internal_vip_address' | 'kolla_external_vip_address'> & {
+export type Globals = Omit<Parsed, 'api_interface' | 'tunnel_interface' | 'kolla_internal_vip_address' | 'kolla_external_vip_address' | 'enable_openvswitch'> & {
   api_interface: string;
+  enable_openvswitch: boolean;
   tunnel_interface: string;
   /** null when unset: the deployment resolves it from the first control host. */
   kolla_internal_vip_address: string | null;
@@ -129,7 +134,7 @@ export const kollaOnlyGlobals: readonly string[] = [
   'kolla_copy_ca_into_containers', 'openstack_cacert', 'node_custom_config', 'enable_openstack_core',
   'enable_haproxy', 'enable_keepalived', 'enable_hacluster', 'enable_proxysql', 'enable_cinder', 'enable_cinder_backup',
   'enable_cinder_backend_lvm', 'enable_cinder_backend_nfs', 'enable_ceph', 'enable_fluentd', 'enable_central_logging',
-  'enable_openvswitch', 'enable_ovn', 'enable_neutron_provider_networks', 'enable_neutron_dvr', 'enable_neutron_qos',
+  'enable_ovn', 'enable_neutron_provider_networks', 'enable_neutron_dvr', 'enable_neutron_qos',
   'enable_etcd', 'enable_grafana', 'enable_prometheus', 'enable_swift', 'enable_ironic', 'enable_octavia',
   'enable_magnum', 'enable_barbican', 'enable_designate', 'enable_manila', 'enable_skyline', 'enable_redis',
   'enable_opensearch', 'enable_masakari', 'enable_aodh', 'enable_ceilometer', 'enable_gnocchi', 'enable_zun',
@@ -171,9 +176,17 @@ export function parseGlobals(file: YamlFile): { globals: Globals; warnings: stri
   }
   resolveReferences(file, supported);
   const p = validateYaml({ ...file, data: supported }, globalsSchema, supportedGlobals, hints);
+  const ovsAgent = p.enable_neutron && p.neutron_plugin_agent === 'openvswitch';
+  if (ovsAgent && p.enable_openvswitch === false) {
+    throw new InputError(
+      `${file.where(['enable_openvswitch'])}: enable_openvswitch is "no", but neutron_plugin_agent openvswitch needs the Open vSwitch daemons`,
+      'remove enable_openvswitch (it follows neutron_plugin_agent), or set neutron_plugin_agent: linuxbridge',
+    );
+  }
   return {
     globals: {
       ...p,
+      enable_openvswitch: p.enable_openvswitch ?? ovsAgent,
       api_interface: p.api_interface ?? p.network_interface,
       tunnel_interface: p.tunnel_interface ?? p.network_interface,
       kolla_internal_vip_address: p.kolla_internal_vip_address ?? null,

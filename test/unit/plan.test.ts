@@ -15,7 +15,7 @@ import { canonicalJson } from '../../src/plan/plan.js';
 
 function input(overrides: Record<string, string> = {}): PlanInput {
   const dir = mkdtempSync(join(tmpdir(), 'berth-plan-'));
-  initConfig(dir, { interface: 'ens3', address: '192.0.2.20', hostname: 'aio' });
+  initConfig(dir, { interface: 'ens3', address: '192.0.2.20', hostname: 'aio', ovsDatapath: { value: 'system', why: 'module openvswitch is loaded' } });
   genpwd(dir, catalogSecrets());
   const { deployment } = loadDeployment(dir, { requiredSecrets: catalogSecrets().map((s) => s.name), localAddress: () => '192.0.2.20' });
   return { deployment, overrides, images: defaultBuildConfig, hostnames: { localhost: 'aio' } };
@@ -272,7 +272,7 @@ test('heat and horizon: stack domain and roles through the keystone registration
 
 test('neutron: agents with capabilities and shared /run/netns, host setup on their hosts, nothing changes for the others', () => {
   const dir = mkdtempSync(join(tmpdir(), 'berth-plan-'));
-  initConfig(dir, { interface: 'ens3', address: '192.0.2.20', hostname: 'aio' });
+  initConfig(dir, { interface: 'ens3', address: '192.0.2.20', hostname: 'aio', ovsDatapath: { value: 'system', why: 'module openvswitch is loaded' } });
   appendFileSync(join(dir, 'globals.yml'), 'tunnel_interface: ens4\n');
   genpwd(dir, catalogSecrets());
   const { deployment } = loadDeployment(dir, {
@@ -314,7 +314,7 @@ test('neutron: agents with capabilities and shared /run/netns, host setup on the
 
 test('neutron_external_interface given: no veth, the agent maps physnet1 to it', () => {
   const dir = mkdtempSync(join(tmpdir(), 'berth-plan-'));
-  initConfig(dir, { interface: 'ens3', address: '192.0.2.20', hostname: 'aio' });
+  initConfig(dir, { interface: 'ens3', address: '192.0.2.20', hostname: 'aio', ovsDatapath: { value: 'system', why: 'module openvswitch is loaded' } });
   appendFileSync(join(dir, 'globals.yml'), 'neutron_external_interface: ens5\n');
   genpwd(dir, catalogSecrets());
   const { deployment } = loadDeployment(dir, { requiredSecrets: catalogSecrets().map((s) => s.name), localAddress: () => '192.0.2.20' });
@@ -326,7 +326,7 @@ test('neutron_external_interface given: no veth, the agent maps physnet1 to it',
 test('nova_compute_virt_type: fake plans no libvirt; qemu adds nova_libvirt with /dev/net/tun and the libvirt driver', () => {
   const planFor = (virtType: string): ReturnType<typeof plan> => {
     const dir = mkdtempSync(join(tmpdir(), 'berth-plan-'));
-    initConfig(dir, { interface: 'ens3', address: '192.0.2.20', hostname: 'aio' });
+    initConfig(dir, { interface: 'ens3', address: '192.0.2.20', hostname: 'aio', ovsDatapath: { value: 'system', why: 'module openvswitch is loaded' } });
     appendFileSync(join(dir, 'globals.yml'), `nova_compute_virt_type: ${virtType}\n`);
     genpwd(dir, catalogSecrets());
     const { deployment } = loadDeployment(dir, { requiredSecrets: catalogSecrets().map((s) => s.name), localAddress: () => '192.0.2.20' });
