@@ -58,7 +58,7 @@ export function readModuleFacts(module: string, root = '/'): ModuleFacts {
       return null;
     }
   };
-  let kernelConfig: string | null = null;
+  let kernelConfig: string | null;
   try {
     kernelConfig = gunzipSync(readFileSync(`${root}proc/config.gz`)).toString('utf8');
   } catch {
