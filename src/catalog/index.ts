@@ -9,11 +9,12 @@ import { mariadb } from './services/mariadb.js';
 import { memcached } from './services/memcached.js';
 import { neutron } from './services/neutron.js';
 import { nova } from './services/nova.js';
+import { openvswitch } from './services/openvswitch.js';
 import { placement } from './services/placement.js';
 import { rabbitmq } from './services/rabbitmq.js';
 import type { SecretDef, ServiceDef } from './types.js';
 
-export const catalog: readonly ServiceDef[] = [mariadb, memcached, rabbitmq, keystone, glance, placement, neutron, nova, heat, horizon];
+export const catalog: readonly ServiceDef[] = [mariadb, memcached, rabbitmq, keystone, glance, placement, openvswitch, neutron, nova, heat, horizon];
 
 /** Services in an order where each comes after everything it depends on. */
 export function dependencyOrder(services: readonly ServiceDef[]): ServiceDef[] {

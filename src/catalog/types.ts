@@ -114,8 +114,10 @@ export interface ServiceDef {
    * script template) runs as root in the host's PID and network namespaces, in `image`, on every
    * host of those containers before they are created or started there, and again when its inputs
    * change or one of them is down there. `teardown` undoes it all, run by `berth destroy`.
+   * `image` may use the template context (neutron's runs in the image of the planned mechanism's
+   * agent, which has that mechanism's tools); `capAdd` adds capabilities to the usual host-setup ones.
    */
-  hostSetup?: { image: string; setup: string; teardown: string; containers: string[] };
+  hostSetup?: { image: string; setup: string; teardown: string; containers: string[]; capAdd?: string[] };
   /** Keystone service, endpoints and service user, registered once Keystone is up. */
   keystone?: {
     type: string;

@@ -9,10 +9,12 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { catalogSecrets } from '../catalog/index.js';
 import { InputError } from '../config/errors.js';
-import { detectDefaultInterface, initConfig } from '../config/init.js';
+import { chooseOvsDatapath, detectDefaultInterface, initConfig } from '../config/init.js';
+import { moduleAvailability, readModuleFacts } from '../engine/kernel-modules.js';
 import { genpwd } from '../config/passwords.js';
 import { EngineError } from '../engine/docker.js';
 import type { Host } from '../engine/host.js';
+import type { ModuleFacts } from '../engine/kernel-modules.js';
 import { decide } from '../reconcile/diff.js';
 import { assertOwnership, deploy, runToCompletion, type StepResult } from '../reconcile/deploy.js';
 import { isOurs, isOurVolume } from '../reconcile/ownership.js';
@@ -161,7 +163,9 @@ function contextWithWarnings(configDir: string): DeploymentContext {
 export function runInit(configDir: string): void {
   const detected = detectDefaultInterface();
   console.log(`detected network interface ${detected.interface} with address ${detected.address}`);
-  const { written } = initConfig(configDir, { ...detected, hostname: hostname() });
+  const datapath = chooseOvsDatapath(moduleAvailability(readModuleFacts('openvswitch')));
+  console.log(`Open vSwitch datapath: ${datapath.value} (${datapath.why})`);
+  const { written } = initConfig(configDir, { ...detected, hostname: hostname(), ovsDatapath: datapath });
   for (const f of written) console.log(`wrote ${f}`);
   if (!written.length) console.log(`${configDir} already has globals.yml and an inventory; nothing written`);
 }
@@ -186,6 +190,8 @@ export async function runPrechecks(ctx: DeploymentContext): Promise<void> {
       continue;
     }
     console.log(`${name}: Docker Engine ${version}`);
+    const problem = ovsDatapathProblem(ctx, name, await host.kernelModule('openvswitch'));
+    if (problem) problems.push(problem);
     const managed = new Set((await host.listContainers(LABEL.deployment, ctx.deploymentId)).filter((c) => c.running).map((c) => c.name));
     for (const svc of ctx.plan.services) {
       for (const c of svc.containers.filter((x) => x.host === name)) {
@@ -212,6 +218,23 @@ export async function runPrechecks(ctx: DeploymentContext): Promise<void> {
     throw new EngineError(`${problems.length} precheck(s) failed`);
   }
   console.log('prechecks passed');
+}
+
+/**
+ * Open vSwitch bridges of datapath_type system need the kernel's openvswitch module; a host
+ * without it runs them only as netdev (userspace). Said before a deploy, not as a vswitchd that
+ * cannot create a bridge.
+ */
+export function ovsDatapathProblem(ctx: Pick<DeploymentContext, 'deployment' | 'plan'>, hostName: string, facts: ModuleFacts): string | undefined {
+  if (ctx.deployment.globals.ovs_datapath_type !== 'system') return undefined;
+  const runsOvs = ctx.plan.services.some((s) => s.service === 'openvswitch' && s.containers.some((c) => c.host === hostName));
+  if (!runsOvs) return undefined;
+  const found = moduleAvailability(facts);
+  if (found.available) return undefined;
+  return (
+    `${hostName}: ovs_datapath_type is "system" (${join(ctx.deployment.configDir, 'globals.yml')}), but ${found.why}; ` +
+    'set ovs_datapath_type: netdev there (Open vSwitch in userspace), or use a kernel with the openvswitch module'
+  );
 }
 
 function portFree(address: string, port: number): Promise<boolean> {

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { InputError } from './errors.js';
-import { knownReleases } from './releases.js';
+import { knownReleases, releaseNamed } from './releases.js';
 import { imageNamingFields, isIpAddress, patterns, releaseField, shown, text } from './values.js';
 import { didYouMean, readYamlFile, validateYaml, type YamlFile } from './yaml-file.js';
 
@@ -12,14 +12,12 @@ import { didYouMean, readYamlFile, validateYaml, type YamlFile } from './yaml-fi
 // already turns unquoted yes/no into booleans, so quoted forms are the only ones left to handle.
 const truthy = new Set(['yes', 'true', 'on', 'y']);
 const falsy = new Set(['no', 'false', 'off', 'n']);
-const flag = (byDefault: boolean) =>
-  z
-    .preprocess((v) => {
-      if (typeof v !== 'string') return v;
-      const s = v.trim().toLowerCase();
-      return truthy.has(s) ? true : falsy.has(s) ? false : v;
-    }, z.boolean({ error: 'expected yes/no (or true/false)' }))
-    .default(byDefault);
+const yesNo = z.preprocess((v) => {
+  if (typeof v !== 'string') return v;
+  const s = v.trim().toLowerCase();
+  return truthy.has(s) ? true : falsy.has(s) ? false : v;
+}, z.boolean({ error: 'expected yes/no (or true/false)' }));
+const flag = (byDefault: boolean) => yesNo.default(byDefault);
 
 // kolla-ansible's defaults quote port numbers ("3306"); accept both.
 const numeric = (v: unknown): unknown => (typeof v === 'string' && /^\d{1,10}$/.test(v.trim()) ? Number(v) : v);
@@ -54,7 +52,13 @@ const fields = {
   // nova-compute's driver: fake (no hypervisor: instances exist in Nova's books only), or libvirt with
   // QEMU (emulation, no /dev/kvm needed) or KVM.
   nova_compute_virt_type: z.enum(['fake', 'qemu', 'kvm'], { error: 'expected fake, qemu or kvm' }).default('fake'),
-  neutron_plugin_agent: z.literal('linuxbridge', { error: 'berth supports only "linuxbridge" (ML2 with the linuxbridge agent)' }).default('linuxbridge'),
+  // ML2's mechanism: the Open vSwitch agent (kolla-ansible's default) or the linuxbridge agent.
+  neutron_plugin_agent: z.enum(['openvswitch', 'linuxbridge'], { error: 'expected openvswitch or linuxbridge' }).default('openvswitch'),
+  // Open vSwitch's datapath: system (the kernel's openvswitch module) or netdev (userspace, in
+  // ovs-vswitchd itself: for hosts whose kernel has no openvswitch module; slower, experimental upstream).
+  ovs_datapath_type: z.enum(['system', 'netdev'], { error: 'expected system or netdev' }).default('system'),
+  // Unset: on exactly when neutron is on with the openvswitch agent (kolla-ansible's rule).
+  enable_openvswitch: yesNo.optional(),
   openstack_release: releaseField,
   ...imageNamingFields,
   node_config_directory: text('an absolute path of letters, digits, _ . - and /', 255, patterns.absoluteDirectory).default('/etc/berth'),
@@ -108,9 +112,10 @@ const passedThrough = ['build'];
 const globalsSchema = z.object(fields);
 type Parsed = z.infer<typeof globalsSchema>;
 
-export type Globals = Omit<Parsed, 'api_interface' | 'tunnel_interface' | 'kolla_internal_vip_address' | 'kolla_external_vip_address' | 'openstack_tag'> & {
+export type Globals = Omit<Parsed, 'api_interface' | 'tunnel_interface' | 'kolla_internal_vip_address' | 'kolla_external_vip_address' | 'enable_openvswitch' | 'openstack_tag'> & {
   openstack_tag: string;
   api_interface: string;
+  enable_openvswitch: boolean;
   tunnel_interface: string;
   /** null when unset: the deployment resolves it from the first control host. */
   kolla_internal_vip_address: string | null;
@@ -130,7 +135,7 @@ export const kollaOnlyGlobals: readonly string[] = [
   'kolla_copy_ca_into_containers', 'openstack_cacert', 'node_custom_config', 'enable_openstack_core',
   'enable_haproxy', 'enable_keepalived', 'enable_hacluster', 'enable_proxysql', 'enable_cinder', 'enable_cinder_backup',
   'enable_cinder_backend_lvm', 'enable_cinder_backend_nfs', 'enable_ceph', 'enable_fluentd', 'enable_central_logging',
-  'enable_openvswitch', 'enable_ovn', 'enable_neutron_provider_networks', 'enable_neutron_dvr', 'enable_neutron_qos',
+  'enable_ovn', 'enable_neutron_provider_networks', 'enable_neutron_dvr', 'enable_neutron_qos',
   'enable_etcd', 'enable_grafana', 'enable_prometheus', 'enable_swift', 'enable_ironic', 'enable_octavia',
   'enable_magnum', 'enable_barbican', 'enable_designate', 'enable_manila', 'enable_skyline', 'enable_redis',
   'enable_opensearch', 'enable_masakari', 'enable_aodh', 'enable_ceilometer', 'enable_gnocchi', 'enable_zun',
@@ -172,10 +177,24 @@ export function parseGlobals(file: YamlFile): { globals: Globals; warnings: stri
   }
   resolveReferences(file, supported);
   const p = validateYaml({ ...file, data: supported }, globalsSchema, supportedGlobals, hints);
+  const ovsAgent = p.enable_neutron && p.neutron_plugin_agent === 'openvswitch';
+  if (ovsAgent && p.enable_openvswitch === false) {
+    throw new InputError(
+      `${file.where(['enable_openvswitch'])}: enable_openvswitch is "no", but neutron_plugin_agent openvswitch needs the Open vSwitch daemons`,
+      'remove enable_openvswitch (it follows neutron_plugin_agent), or set neutron_plugin_agent: linuxbridge',
+    );
+  }
+  if (p.enable_neutron && p.neutron_plugin_agent === 'linuxbridge' && releaseNamed(p.openstack_release).order >= releaseNamed('2025.1').order) {
+    throw new InputError(
+      `${file.where(['neutron_plugin_agent'])}: neutron_plugin_agent linuxbridge does not exist in OpenStack ${p.openstack_release}: neutron removed the Linux bridge driver in 2025.1`,
+      'use neutron_plugin_agent: openvswitch (the default), or openstack_release: "zed" to keep linuxbridge',
+    );
+  }
   return {
     globals: {
       ...p,
       openstack_tag: p.openstack_tag ?? p.openstack_release,
+      enable_openvswitch: p.enable_openvswitch ?? ovsAgent,
       api_interface: p.api_interface ?? p.network_interface,
       tunnel_interface: p.tunnel_interface ?? p.network_interface,
       kolla_internal_vip_address: p.kolla_internal_vip_address ?? null,

@@ -10,6 +10,21 @@ export interface DetectedHost {
   interface: string;
   address: string;
   hostname: string;
+  /** Open vSwitch's datapath for this machine and why (see chooseOvsDatapath). */
+  ovsDatapath: OvsDatapathChoice;
+}
+
+export interface OvsDatapathChoice {
+  value: 'system' | 'netdev';
+  why: string;
+}
+
+/**
+ * system (the kernel datapath, kolla-ansible's choice) when the kernel has or can load the
+ * openvswitch module; netdev (ovs-vswitchd switching in userspace, needing only TUN/TAP) otherwise.
+ */
+export function chooseOvsDatapath(kernel: { available: boolean; why: string }): OvsDatapathChoice {
+  return kernel.available ? { value: 'system', why: kernel.why } : { value: 'netdev', why: kernel.why };
 }
 
 export function initConfig(configDir: string, detected: DetectedHost): { written: string[] } {
@@ -69,11 +84,18 @@ enable_neutron: "yes"
 enable_heat: "yes"
 enable_horizon: "yes"
 
-# Networking (ML2 with the linuxbridge agent). The flat provider network physnet1 uses
-# neutron_external_interface, a spare interface with no address; unset, berth makes a veth pair
-# (berth-ext) whose traffic stays on the host. VXLAN tunnels use tunnel_interface's address.
+# Networking: ML2 with the Open vSwitch agent (openvswitch, kolla-ansible's default) or the
+# linuxbridge agent. The flat provider network physnet1 uses neutron_external_interface, a spare
+# interface with no address (in the OVS bridge br-ex); unset, berth makes a veth pair (berth-ext)
+# whose traffic stays on the host. VXLAN tunnels use tunnel_interface's address.
+#neutron_plugin_agent: "openvswitch"
 #neutron_external_interface: "eth1"
 #tunnel_interface: "{{ network_interface }}"
+
+# Open vSwitch's datapath: system (the kernel's openvswitch module) or netdev (userspace switching
+# in ovs-vswitchd; needs only TUN/TAP; slower, and experimental upstream). berth init chose
+# ${d.ovsDatapath.value} on ${d.hostname}: ${d.ovsDatapath.why.replace(/\n/g, ' ')}.
+ovs_datapath_type: "${d.ovsDatapath.value}"
 
 # nova-compute's driver: fake (a real Nova driver that keeps instances in Nova's books only, for
 # machines without a hypervisor), qemu (libvirt with QEMU emulation) or kvm (needs /dev/kvm).

@@ -2,6 +2,7 @@
 // interface; LocalHost (the Docker socket and this machine's files) implements it, and a remote
 // host (SSH, the Docker API tunnelled through it) will implement it the same way.
 import type { ContainerSpec } from '../plan/types.js';
+import type { ModuleFacts } from './kernel-modules.js';
 
 export interface ActualContainer {
   id: string;
@@ -46,6 +47,9 @@ export interface ToolRun {
 
 export interface Host {
   readonly name: string;
+
+  /** What the host's kernel says about a module (loaded, built in, loadable), for prechecks. */
+  kernelModule(module: string): Promise<ModuleFacts>;
 
   /** The engine's version; throws an EngineError saying how to fix it when it does not answer. */
   ping(): Promise<string>;

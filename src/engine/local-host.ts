@@ -6,6 +6,7 @@ import { PassThrough } from 'node:stream';
 import type { ContainerSpec } from '../plan/types.js';
 import { Engine, EngineError } from './docker.js';
 import type { ActualContainer, ActualVolume, ContainerSummary, Host, ToolRun } from './host.js';
+import { readModuleFacts, type ModuleFacts } from './kernel-modules.js';
 
 /** berth's own bookkeeping in a config directory (what was applied live to the running container). */
 const MARKER = '.applied';
@@ -27,6 +28,10 @@ export class LocalHost implements Host {
 
   ping(): Promise<string> {
     return this.engine.ping();
+  }
+
+  kernelModule(module: string): Promise<ModuleFacts> {
+    return Promise.resolve(readModuleFacts(module));
   }
 
   async listAll(): Promise<ContainerSummary[]> {

@@ -124,7 +124,9 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
       const setupHosts = new Set(containers.filter((c) => svc.hostSetup!.containers.includes(c.name)).map((c) => c.host));
       for (const host of setupHosts) {
         const context = hostContext(host);
-        jobs.unshift(hostJob(svc, 'setup', host, context, deployment, input.images));
+        // Only the containers planned there say whether the setup is still in place (a `when` may leave some out).
+        const served = containers.filter((c) => c.host === host && svc.hostSetup!.containers.includes(c.name)).map((c) => c.name);
+        jobs.unshift({ ...hostJob(svc, 'setup', host, context, deployment, input.images), whileDown: served });
         teardown.push(hostJob(svc, 'teardown', host, context, deployment, input.images));
       }
     }
@@ -319,19 +321,18 @@ function keystoneJob(svc: ServiceDef, host: string, d: Deployment, images: Image
 function hostJob(svc: ServiceDef, step: 'setup' | 'teardown', host: string, context: object, d: Deployment, images: ImageNaming): DesiredJob {
   const def = svc.hostSetup!;
   const script = `host-${step}.sh`;
-  const job = oneShotJob(svc, host, d, images, `${svc.name}_host_${step}`, def.image, {
+  const job = oneShotJob(svc, host, d, images, `${svc.name}_host_${step}`, renderInline(def.image, context), {
     command: `sh /etc/berth-job/${script}`,
     files: { [script]: renderTemplate(step === 'setup' ? def.setup : def.teardown, context) },
     spec: {
       user: 'root',
       pidMode: 'host',
-      capAdd: ['SYS_ADMIN', 'SYS_PTRACE', 'NET_ADMIN', 'NET_RAW'],
+      capAdd: ['SYS_ADMIN', 'SYS_PTRACE', 'NET_ADMIN', 'NET_RAW', ...(def.capAdd ?? [])],
     },
   });
   // The host's named network namespaces, for `ip netns` (bind mounts there are the host's).
   job.spec.volumes.push('/run/netns:/run/netns');
-  const names = new Set(def.containers);
-  return step === 'setup' ? { ...job, whileDown: svc.containers.filter((c) => names.has(c.name)).map((c) => c.name) } : job;
+  return job;
 }
 
 /** clouds.yaml with the admin credentials, as cloud `berth-admin`: for jobs and for the operator. */

@@ -10,7 +10,7 @@ import { detectDefaultInterface, initConfig } from '../../src/config/init.js';
 import { genpwd } from '../../src/config/passwords.js';
 
 const secrets = ['database_password', 'keystone_admin_password'];
-const detected = { interface: 'ens3', address: '192.168.1.20', hostname: 'aio' };
+const detected = { interface: 'ens3', address: '192.168.1.20', hostname: 'aio', ovsDatapath: { value: 'netdev' as const, why: 'kernel 6.1 is built without openvswitch (CONFIG_OPENVSWITCH is not set in /proc/config.gz)' } };
 
 function freshDir(): string {
   return mkdtempSync(join(tmpdir(), 'berth-deploy-'));

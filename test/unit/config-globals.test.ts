@@ -192,3 +192,23 @@ keystone_admin_project: "admin"
   assert.equal(globals.docker_registry, '192.0.2.10:4000');
   assert.equal(globals.kolla_internal_vip_address, '2001:db8::10');
 });
+
+test('neutron_plugin_agent: openvswitch by default, with enable_openvswitch following it; linuxbridge selectable', () => {
+  const ovs = loadGlobals(dirWithGlobals('network_interface: eth0\n')).globals;
+  assert.equal(ovs.neutron_plugin_agent, 'openvswitch');
+  assert.equal(ovs.ovs_datapath_type, 'system');
+  assert.equal(ovs.enable_openvswitch, true);
+  const lb = loadGlobals(dirWithGlobals('network_interface: eth0\nopenstack_release: zed\nneutron_plugin_agent: linuxbridge\n')).globals;
+  assert.equal(lb.enable_openvswitch, false);
+  assert.equal(loadGlobals(dirWithGlobals('network_interface: eth0\nenable_neutron: no\n')).globals.enable_openvswitch, false);
+  // kolla-ansible's spelling, quoted.
+  assert.equal(loadGlobals(dirWithGlobals('network_interface: eth0\nopenstack_release: zed\nneutron_plugin_agent: linuxbridge\nenable_openvswitch: "yes"\n')).globals.enable_openvswitch, true);
+  assert.equal(loadGlobals(dirWithGlobals('network_interface: eth0\novs_datapath_type: netdev\n')).globals.ovs_datapath_type, 'netdev');
+});
+
+test('neutron_plugin_agent and ovs_datapath_type refuse other values; the OVS agent without OVS is refused where it is written', () => {
+  rejects('network_interface: eth0\nneutron_plugin_agent: ovn\n', /globals\.yml:2:\d+: .*neutron_plugin_agent.*expected openvswitch or linuxbridge/);
+  rejects('network_interface: eth0\novs_datapath_type: dpdk\n', /globals\.yml:2:\d+: .*ovs_datapath_type.*expected system or netdev/);
+  rejects('network_interface: eth0\nneutron_plugin_agent: linuxbridge\n', /globals\.yml:2:1: neutron_plugin_agent linuxbridge does not exist in OpenStack 2025\.1/);
+  rejects('network_interface: eth0\nenable_openvswitch: no\n', /globals\.yml:2:1: enable_openvswitch is "no", but neutron_plugin_agent openvswitch needs/);
+});

@@ -4,18 +4,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { catalog, catalogSecrets } from '../../src/catalog/index.js';
-import { defaultBuildConfig } from '../../src/config/build-config.js';
+import { defaultBuildConfig, loadBuildConfig } from '../../src/config/build-config.js';
 import { loadDeployment } from '../../src/config/deployment.js';
 import { initConfig } from '../../src/config/init.js';
 import { genpwd } from '../../src/config/passwords.js';
 import { plan, rabbitmqUser, type PlanInput } from '../../src/plan/plan.js';
 import { appliedMarker, decide } from '../../src/reconcile/diff.js';
-import { LABEL } from '../../src/plan/types.js';
+import { LABEL, type DesiredContainer } from '../../src/plan/types.js';
 import { canonicalJson } from '../../src/plan/plan.js';
+import { ovsDatapathProblem } from '../../src/cli/deploy-commands.js';
 
 function input(overrides: Record<string, string> = {}): PlanInput {
   const dir = mkdtempSync(join(tmpdir(), 'berth-plan-'));
-  initConfig(dir, { interface: 'ens3', address: '192.0.2.20', hostname: 'aio' });
+  initConfig(dir, { interface: 'ens3', address: '192.0.2.20', hostname: 'aio', ovsDatapath: { value: 'system', why: 'module openvswitch is loaded' } });
   genpwd(dir, catalogSecrets());
   const { deployment } = loadDeployment(dir, { requiredSecrets: catalogSecrets().map((s) => s.name), localAddress: () => '192.0.2.20' });
   return { deployment, overrides, images: defaultBuildConfig, hostnames: { localhost: 'aio' } };
@@ -272,7 +273,7 @@ test('heat and horizon: stack domain and roles through the keystone registration
 
 test('neutron: agents with capabilities and shared /run/netns, host setup on their hosts, nothing changes for the others', () => {
   const dir = mkdtempSync(join(tmpdir(), 'berth-plan-'));
-  initConfig(dir, { interface: 'ens3', address: '192.0.2.20', hostname: 'aio' });
+  initConfig(dir, { interface: 'ens3', address: '192.0.2.20', hostname: 'aio', ovsDatapath: { value: 'system', why: 'module openvswitch is loaded' } });
   appendFileSync(join(dir, 'globals.yml'), 'tunnel_interface: ens4\n');
   genpwd(dir, catalogSecrets());
   const { deployment } = loadDeployment(dir, {
@@ -288,8 +289,12 @@ test('neutron: agents with capabilities and shared /run/netns, host setup on the
   const setup = neutron.jobs[0]!;
   assert.equal(setup.spec.pidMode, 'host');
   assert.equal(setup.spec.user, 'root');
-  assert.deepEqual(setup.whileDown, ['neutron_linuxbridge_agent', 'neutron_dhcp_agent', 'neutron_l3_agent']);
+  // Only the planned agents count: the linuxbridge agent is not planned with openvswitch.
+  assert.deepEqual(setup.whileDown, ['neutron_openvswitch_agent', 'neutron_dhcp_agent', 'neutron_l3_agent']);
+  assert.equal(setup.spec.image, 'berth/neutron-openvswitch-agent:2025.1', 'the host setup runs where ovs-vsctl is');
   assert.match(setup.files['host-setup.sh']!, /ip link add berth-ext type veth peer name berth-ext-host/);
+  assert.match(setup.files['host-setup.sh']!, /--may-exist add-br br-ex\s+\\\n\s+-- set Bridge br-ex datapath_type=system\s+\\\n\s+-- --may-exist add-port br-ex berth-ext/);
+  assert.doesNotMatch(setup.files['host-setup.sh']!, /ethtool/, 'offloads are switched off only for netdev');
   assert.match(neutron.teardown[0]!.files['host-teardown.sh']!, /ip link delete berth-ext/);
 
   const l3 = neutron.containers.find((c) => c.name === 'neutron_l3_agent')!;
@@ -297,9 +302,18 @@ test('neutron: agents with capabilities and shared /run/netns, host setup on the
   assert.ok(l3.spec.capAdd.includes('NET_ADMIN') && l3.spec.capAdd.includes('SYS_ADMIN'));
   assert.equal(l3.spec.writableProcSys, true);
   assert.deepEqual(l3.after, ['neutron_server']);
-  const bridge = neutron.containers.find((c) => c.name === 'neutron_linuxbridge_agent')!;
-  assert.match(bridge.files['linuxbridge_agent.ini']!, /local_ip = 198\.51\.100\.7/);
-  assert.match(bridge.files['linuxbridge_agent.ini']!, /physical_interface_mappings = physnet1:berth-ext/);
+  assert.equal(neutron.containers.find((c) => c.name === 'neutron_linuxbridge_agent'), undefined);
+  const ovsAgent = neutron.containers.find((c) => c.name === 'neutron_openvswitch_agent')!;
+  assert.match(ovsAgent.files['openvswitch_agent.ini']!, /local_ip = 198\.51\.100\.7/);
+  assert.match(ovsAgent.files['openvswitch_agent.ini']!, /bridge_mappings = physnet1:br-ex/);
+  assert.match(ovsAgent.files['openvswitch_agent.ini']!, /datapath_type = system/);
+  assert.match(ovsAgent.files['openvswitch_agent.ini']!, /firewall_driver = iptables_hybrid/);
+  assert.ok(ovsAgent.spec.volumes.includes('/run/openvswitch:/run/openvswitch'));
+  const server0 = neutron.containers.find((c) => c.name === 'neutron_server')!;
+  assert.match(server0.files['ml2_conf.ini']!, /mechanism_drivers = openvswitch,l2population/);
+  assert.doesNotMatch(server0.files['neutron.conf']!, /\[experimental\]/);
+  assert.match(l3.files['l3_agent.ini']!, /interface_driver = openvswitch/);
+  assert.match(l3.files['l3_agent.ini']!, /^\[ovs\][^[]*ovsdb_connection = tcp:127\.0\.0\.1:6640/m);
   const server = neutron.containers.find((c) => c.name === 'neutron_server')!;
   assert.match(server.files['neutron.conf']!, /^\[database\]/m);
   assert.doesNotMatch(l3.files['neutron.conf']!, /^\[database\]/m, 'agents hold no database credentials');
@@ -314,19 +328,19 @@ test('neutron: agents with capabilities and shared /run/netns, host setup on the
 
 test('neutron_external_interface given: no veth, the agent maps physnet1 to it', () => {
   const dir = mkdtempSync(join(tmpdir(), 'berth-plan-'));
-  initConfig(dir, { interface: 'ens3', address: '192.0.2.20', hostname: 'aio' });
+  initConfig(dir, { interface: 'ens3', address: '192.0.2.20', hostname: 'aio', ovsDatapath: { value: 'system', why: 'module openvswitch is loaded' } });
   appendFileSync(join(dir, 'globals.yml'), 'neutron_external_interface: ens5\n');
   genpwd(dir, catalogSecrets());
   const { deployment } = loadDeployment(dir, { requiredSecrets: catalogSecrets().map((s) => s.name), localAddress: () => '192.0.2.20' });
   const neutron = plan({ deployment, overrides: {}, images: defaultBuildConfig, hostnames: { localhost: 'aio' } }, catalog).services.find((s) => s.service === 'neutron')!;
   assert.doesNotMatch(neutron.jobs[0]!.files['host-setup.sh']!, /veth/);
-  assert.match(neutron.containers.find((c) => c.name === 'neutron_linuxbridge_agent')!.files['linuxbridge_agent.ini']!, /physnet1:ens5/);
+  assert.match(neutron.jobs[0]!.files['host-setup.sh']!, /--may-exist add-port br-ex ens5/);
 });
 
 test('nova_compute_virt_type: fake plans no libvirt; qemu adds nova_libvirt with /dev/net/tun and the libvirt driver', () => {
   const planFor = (virtType: string): ReturnType<typeof plan> => {
     const dir = mkdtempSync(join(tmpdir(), 'berth-plan-'));
-    initConfig(dir, { interface: 'ens3', address: '192.0.2.20', hostname: 'aio' });
+    initConfig(dir, { interface: 'ens3', address: '192.0.2.20', hostname: 'aio', ovsDatapath: { value: 'system', why: 'module openvswitch is loaded' } });
     appendFileSync(join(dir, 'globals.yml'), `nova_compute_virt_type: ${virtType}\n`);
     genpwd(dir, catalogSecrets());
     const { deployment } = loadDeployment(dir, { requiredSecrets: catalogSecrets().map((s) => s.name), localAddress: () => '192.0.2.20' });
@@ -347,4 +361,89 @@ test('nova_compute_virt_type: fake plans no libvirt; qemu adds nova_libvirt with
   assert.deepEqual(compute.after, ['nova_libvirt']);
   assert.ok(compute.spec.volumes.includes('nova_libvirt_run:/run/libvirt') && libvirt.spec.volumes.includes('nova_libvirt_run:/run/libvirt'));
   assert.deepEqual(novaOf(planFor('kvm')).find((c) => c.name === 'nova_libvirt')!.spec.devices, ['/dev/net/tun', '/dev/kvm']);
+});
+
+/** A plan of the all-in-one with these lines appended to globals.yml. */
+function planWith(lines: string[]): ReturnType<typeof plan> {
+  return planAndDeployment(lines).plan;
+}
+
+function planAndDeployment(lines: string[]): { plan: ReturnType<typeof plan>; deployment: PlanInput['deployment'] } {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-plan-'));
+  // berth init writes ovs_datapath_type itself, as it would choose it.
+  const netdev = lines.includes('ovs_datapath_type: netdev');
+  initConfig(dir, { interface: 'ens3', address: '192.0.2.20', hostname: 'aio', ovsDatapath: { value: netdev ? 'netdev' : 'system', why: 'test' } });
+  appendFileSync(join(dir, 'globals.yml'), lines.filter((l) => !l.startsWith('ovs_datapath_type')).map((l) => `${l}\n`).join(''));
+  genpwd(dir, catalogSecrets());
+  const { deployment } = loadDeployment(dir, { requiredSecrets: catalogSecrets().map((s) => s.name), localAddress: () => '192.0.2.20' });
+  return { plan: plan({ deployment, overrides: {}, images: loadBuildConfig(dir), hostnames: { localhost: 'aio' } }, catalog), deployment };
+}
+
+test('openvswitch (the default): ovsdb-server and vswitchd before neutron, on a volume and /run/openvswitch, with capabilities, not privileged', () => {
+  const p = planWith([]);
+  const names = p.services.map((s) => s.service);
+  assert.ok(names.indexOf('openvswitch') >= 0 && names.indexOf('openvswitch') < names.indexOf('neutron'), 'openvswitch before neutron');
+  const ovs = p.services.find((s) => s.service === 'openvswitch')!;
+  assert.deepEqual(ovs.containers.map((c) => c.name), ['openvswitch_db', 'openvswitch_vswitchd']);
+  const [db, vswitchd] = ovs.containers as [DesiredContainer, DesiredContainer];
+  assert.ok(db.spec.volumes.includes('openvswitch_db:/var/lib/openvswitch'));
+  assert.match((JSON.parse(db.files['config.json']!) as { command: string }).command, /--remote=punix:\/run\/openvswitch\/db\.sock --remote=ptcp:6640:127\.0\.0\.1/);
+  assert.equal(db.spec.healthcheck.test, 'ovsdb-client list-dbs unix:/run/openvswitch/db.sock');
+  assert.deepEqual(vswitchd.spec.devices, ['/dev/net/tun']);
+  assert.ok(vswitchd.spec.capAdd.includes('NET_ADMIN') && vswitchd.spec.capAdd.includes('IPC_LOCK'));
+  assert.deepEqual(vswitchd.after, ['openvswitch_db']);
+  assert.ok(p.volumes.localhost!.includes('openvswitch_db'));
+  // Its host setup loads the kernel module for system bridges (with SYS_MODULE); teardown removes the datapath.
+  const setup = ovs.jobs.find((j) => j.name === 'openvswitch_host_setup')!;
+  assert.deepEqual(setup.whileDown, ['openvswitch_vswitchd']);
+  assert.ok(setup.spec.capAdd.includes('SYS_MODULE'));
+  assert.match(setup.files['host-setup.sh']!, /modprobe openvswitch/);
+  assert.match(ovs.teardown[0]!.files['host-teardown.sh']!, /ovs-dpctl del-dp/);
+});
+
+test('ovs_datapath_type netdev: every OVS bridge netdev, no module loaded, the provider veth without tx offload', () => {
+  const p = planWith(['ovs_datapath_type: netdev']);
+  const neutron = p.services.find((s) => s.service === 'neutron')!;
+  assert.match(neutron.containers.find((c) => c.name === 'neutron_openvswitch_agent')!.files['openvswitch_agent.ini']!, /datapath_type = netdev/);
+  for (const agent of ['neutron_dhcp_agent', 'neutron_l3_agent']) {
+    const c = neutron.containers.find((x) => x.name === agent)!;
+    assert.match(Object.entries(c.files).find(([n]) => n.endsWith('_agent.ini'))![1], /datapath_type = netdev/);
+  }
+  const setup = neutron.jobs[0]!.files['host-setup.sh']!;
+  assert.match(setup, /datapath_type=netdev/);
+  assert.match(setup, /ethtool -K berth-ext tx off/);
+  const ovsSetup = p.services.find((s) => s.service === 'openvswitch')!.jobs[0]!.files['host-setup.sh']!;
+  assert.doesNotMatch(ovsSetup, /modprobe/);
+});
+
+test('neutron_plugin_agent linuxbridge: the linuxbridge agent, no Open vSwitch, the host setup in its image', () => {
+  const p = planWith(['openstack_release: zed', 'neutron_plugin_agent: linuxbridge']);
+  assert.equal(p.services.find((s) => s.service === 'openvswitch'), undefined, 'enable_openvswitch follows the agent');
+  const neutron = p.services.find((s) => s.service === 'neutron')!;
+  const names = neutron.containers.map((c) => c.name);
+  assert.ok(names.includes('neutron_linuxbridge_agent') && !names.includes('neutron_openvswitch_agent'));
+  const setup = neutron.jobs[0]!;
+  assert.equal(setup.spec.image, 'berth/neutron-linuxbridge-agent:zed');
+  assert.deepEqual(setup.whileDown, ['neutron_linuxbridge_agent', 'neutron_dhcp_agent', 'neutron_l3_agent']);
+  assert.doesNotMatch(setup.files['host-setup.sh']!, /ovs-vsctl/);
+  const bridge = neutron.containers.find((c) => c.name === 'neutron_linuxbridge_agent')!;
+  assert.match(bridge.files['linuxbridge_agent.ini']!, /physical_interface_mappings = physnet1:berth-ext/);
+  const server = neutron.containers.find((c) => c.name === 'neutron_server')!;
+  assert.match(server.files['ml2_conf.ini']!, /mechanism_drivers = linuxbridge,l2population/);
+  assert.match(server.files['neutron.conf']!, /^\[experimental\]\nlinuxbridge = True/m);
+  const dhcp = neutron.containers.find((c) => c.name === 'neutron_dhcp_agent')!;
+  assert.match(dhcp.files['dhcp_agent.ini']!, /interface_driver = linuxbridge/);
+  assert.doesNotMatch(dhcp.files['dhcp_agent.ini']!, /\[ovs\]/);
+  // Open vSwitch's host state is still undone by destroy, as for any service that is off.
+  assert.ok(p.retiredTeardown.some((j) => j.name === 'openvswitch_host_teardown'));
+});
+
+test('prechecks: datapath system on a kernel without openvswitch fails, naming the host, globals.yml and the setting', () => {
+  const without = { module: 'openvswitch', kernelRelease: '6.18.44', loaded: false, builtinList: null, modulesDep: null, kernelConfig: '# CONFIG_OPENVSWITCH is not set\n' };
+  const system = planAndDeployment([]);
+  const problem = ovsDatapathProblem(system, 'localhost', without);
+  assert.match(problem ?? '', /^localhost: ovs_datapath_type is "system" \(.*\/globals\.yml\), but kernel 6\.18\.44 is built without openvswitch .*; set ovs_datapath_type: netdev there/);
+  assert.equal(ovsDatapathProblem(system, 'localhost', { ...without, loaded: true }), undefined);
+  assert.equal(ovsDatapathProblem(planAndDeployment(['ovs_datapath_type: netdev']), 'localhost', without), undefined);
+  assert.equal(ovsDatapathProblem(planAndDeployment(['openstack_release: zed', 'neutron_plugin_agent: linuxbridge']), 'localhost', without), undefined, 'no OVS planned there');
 });

@@ -31,15 +31,17 @@ function agent(name: string, ini: { template: string; dest: string }, extra: Par
   };
 }
 
-// Networking with ML2 and the linuxbridge mechanism driver: VXLAN tenant networks (l2population,
-// no multicast), a flat provider network `physnet1` on neutron_external_interface. Every agent is
-// its own container; the dhcp and l3 agents need writable /proc/sys for sysctls inside the
-// namespaces they make.
+// Networking with ML2 and the mechanism neutron_plugin_agent names: openvswitch (the default, as in
+// kolla-ansible; the daemons are the openvswitch service) or linuxbridge. VXLAN tenant networks
+// (l2population, no multicast), a flat provider network `physnet1` on neutron_external_interface
+// (through the br-ex bridge with openvswitch). Every agent is its own container; the agents that
+// wire ports and make namespaces need writable /proc/sys for sysctls there.
 export const neutron: ServiceDef = {
   name: 'neutron',
   enableKey: 'enable_neutron',
   group: 'control',
-  dependsOn: ['mariadb', 'memcached', 'rabbitmq', 'keystone'],
+  // openvswitch when it is enabled: the agents and the host setup's br-ex need its database.
+  dependsOn: ['mariadb', 'memcached', 'rabbitmq', 'keystone', 'openvswitch'],
   databases: [{ name: 'neutron', user: 'neutron', passwordKey: 'neutron_database_password' }],
   rabbitmqUser: { user: 'neutron', passwordKey: 'neutron_rabbitmq_password' },
   secrets: [{ name: 'metadata_secret', kind: 'password', rotation: 'metadata proxy secret: nova-api and the neutron metadata agent restart' }],
@@ -64,11 +66,22 @@ export const neutron: ServiceDef = {
       ports: ['9696'],
       healthcheck: { test: 'healthcheck_curl http://{{ api_address }}:9696', intervalSeconds: 10 },
     },
+    agent('openvswitch', { template: 'neutron/openvswitch_agent.ini.j2', dest: '/etc/neutron/plugins/ml2/openvswitch_agent.ini' }, {
+      capAdd: agentCaps,
+      // iptables_hybrid turns on bridge netfilter (net.bridge.bridge-nf-call-*) for its qbr bridges.
+      writableProcSys: true,
+      // ovs-ofctl reaches vswitchd through the bridges' management sockets there.
+      volumes: ['/run/openvswitch:/run/openvswitch'],
+      // Compute hosts need it too: it wires the instances' ports on br-int.
+      group: ['network', 'compute'],
+      when: { neutron_plugin_agent: ['openvswitch'] },
+    }),
     agent('linuxbridge', { template: 'neutron/linuxbridge_agent.ini.j2', dest: '/etc/neutron/plugins/ml2/linuxbridge_agent.ini' }, {
       capAdd: agentCaps,
       writableProcSys: true,
       // Compute hosts need it too: it plugs the instances' tap devices into the network bridges.
       group: ['network', 'compute'],
+      when: { neutron_plugin_agent: ['linuxbridge'] },
     }),
     agent('dhcp', { template: 'neutron/dhcp_agent.ini.j2', dest: '/etc/neutron/dhcp_agent.ini' }, {
       capAdd: agentCaps,
@@ -84,13 +97,15 @@ export const neutron: ServiceDef = {
       volumes: [metadataSocket],
     }),
   ],
-  // /run/netns a shared mount, and the provider network's veth when no interface is given; destroy
-  // removes namespaces, bridges and rules. The linuxbridge agent's image has every tool needed.
+  // /run/netns a shared mount, the provider network's veth when no interface is given, and with
+  // openvswitch the provider bridge br-ex holding that interface; destroy removes namespaces,
+  // bridges, devices and rules. It runs in the planned agent's image, which has that mechanism's
+  // tools (ovs-vsctl, or ebtables).
   hostSetup: {
-    image: 'neutron-linuxbridge-agent',
+    image: 'neutron-{{ globals.neutron_plugin_agent }}-agent',
     setup: 'neutron/host-setup.sh.j2',
     teardown: 'neutron/host-teardown.sh.j2',
-    containers: ['neutron_linuxbridge_agent', 'neutron_dhcp_agent', 'neutron_l3_agent'],
+    containers: ['neutron_openvswitch_agent', 'neutron_linuxbridge_agent', 'neutron_dhcp_agent', 'neutron_l3_agent'],
   },
   jobs: [
     // neutron-db-manage upgrade head (core and ML2 tables). Reruns for a new image (an upgrade).
