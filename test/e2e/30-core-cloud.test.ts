@@ -50,11 +50,11 @@ function hostNet(script: string, image = 'berth/toolbox:zed'): { status: number 
   return { status: r.status, out: r.stdout + r.stderr };
 }
 
-/** ping, DHCP and metadata (TCP) from the client namespace: its router, its lease, the proxy chain. */
+/** DHCP, ping and metadata (TCP) from the client namespace: its lease, its router, the proxy chain. */
 async function clientWorks(leased: string, serverId: string): Promise<void> {
+  assert.equal(await until('a DHCP lease', 120_000, dhcpLease), leased);
   const ping = hostNet(`ip netns exec ${clientNs} ping -c 3 -W 2 10.0.0.1`);
   assert.equal(ping.status, 0, ping.out);
-  assert.equal(await until('a DHCP lease', 120_000, dhcpLease), leased);
   const meta = await until('metadata through the proxy chain', 120_000, () => {
     const r = hostNet(`ip netns exec ${clientNs} curl -sf -m 20 http://169.254.169.254/openstack/latest/meta_data.json`);
     return r.status === 0 ? r.out : undefined;
