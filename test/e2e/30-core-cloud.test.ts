@@ -1,11 +1,12 @@
 // The core cloud end to end on this machine: Glance (file store), Placement and Nova (cells v2, the
-// fake compute driver), Neutron (ML2/linuxbridge, every agent in its own container), Heat and
+// fake compute driver), Neutron (ML2/Open vSwitch, every agent and OVS daemon in its own container;
+// the datapath berth init would choose here, netdev on a kernel without openvswitch), Heat and
 // Horizon next to the identity services, deployed by `berth up`, then used through the real
 // OpenStack client: an image uploaded and downloaded byte for byte, a flavor, the compute host as a
 // hypervisor, servers created and deleted, a Heat stack, a real Horizon login; init-runonce's
 // networks and router, a client plugged into a server's port (as its hypervisor would) that gets a
 // DHCP lease, pings its router and reads its metadata through neutron's proxies, also after the
-// agents restart; Tempest's smoke tests. A second deploy changes nothing.
+// agents and ovs-vswitchd restart; Tempest's smoke tests. A second deploy changes nothing.
 // Services bind to 127.0.0.2 (loopback); tenant traffic stays in bridges and namespaces on this host.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -14,6 +15,8 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse } from 'yaml';
+import { chooseOvsDatapath } from '../../src/config/init.js';
+import { moduleAvailability, readModuleFacts } from '../../src/engine/kernel-modules.js';
 import { dockerAvailable, ok, sh, startedAt as containerStarts, TestCloud } from './harness.js';
 
 const hasDocker = dockerAvailable();
@@ -25,19 +28,38 @@ const openstack = cloud.openstack.bind(cloud);
 const containers = [
   'mariadb', 'memcached', 'rabbitmq', 'keystone', 'glance_api', 'placement_api',
   'nova_api', 'nova_conductor', 'nova_scheduler', 'nova_compute', 'heat_api', 'heat_engine', 'horizon',
-  'neutron_server', 'neutron_linuxbridge_agent', 'neutron_dhcp_agent', 'neutron_l3_agent', 'neutron_metadata_agent',
+  'openvswitch_db', 'openvswitch_vswitchd',
+  'neutron_server', 'neutron_openvswitch_agent', 'neutron_dhcp_agent', 'neutron_l3_agent', 'neutron_metadata_agent',
 ];
+
+// What berth init writes for this machine: netdev where the kernel has no openvswitch module.
+const datapath = chooseOvsDatapath(moduleAvailability(readModuleFacts('openvswitch'))).value;
 
 // The test's stand-in for an instance: a namespace on the host, plugged into a server's port.
 const clientNs = 'berth-e2e-client';
 
-/** Runs a shell script as root in the host's network namespace, with the host's named namespaces (toolbox image). */
-function hostNet(script: string): { status: number | null; out: string } {
+/**
+ * Runs a shell script as root in the host's network namespace, with the host's named namespaces
+ * (toolbox image: udhcpc, curl; the OVS agent's image for ethtool).
+ */
+function hostNet(script: string, image = `berth/toolbox:${cloud.tag}`): { status: number | null; out: string } {
   const r = sh('docker', [
-    'run', '--rm', '--network', 'host', '--cap-add', 'NET_ADMIN', '--cap-add', 'SYS_ADMIN',
-    '-v', '/run/netns:/run/netns:shared', '--entrypoint', 'sh', 'berth/toolbox:zed', '-c', script,
+    'run', '--rm', '--network', 'host', '--cap-add', 'NET_ADMIN', '--cap-add', 'SYS_ADMIN', '-u', 'root',
+    '-v', '/run/netns:/run/netns:shared', '--entrypoint', 'sh', image, '-c', script,
   ]);
   return { status: r.status, out: r.stdout + r.stderr };
+}
+
+/** DHCP, ping and metadata (TCP) from the client namespace: its lease, its router, the proxy chain. */
+async function clientWorks(leased: string, serverId: string): Promise<void> {
+  assert.equal(await until('a DHCP lease', 120_000, dhcpLease), leased);
+  const ping = hostNet(`ip netns exec ${clientNs} ping -c 3 -W 2 10.0.0.1`);
+  assert.equal(ping.status, 0, ping.out);
+  const meta = await until('metadata through the proxy chain', 120_000, () => {
+    const r = hostNet(`ip netns exec ${clientNs} curl -sf -m 20 http://169.254.169.254/openstack/latest/meta_data.json`);
+    return r.status === 0 ? r.out : undefined;
+  });
+  assert.equal((JSON.parse(meta) as { uuid: string }).uuid, serverId);
 }
 
 /** A DHCP exchange from the client namespace; returns the leased address. */
@@ -58,7 +80,10 @@ async function until<T>(what: string, timeoutMs: number, probe: () => T | undefi
 
 describe('berth deploy (real engine, all-in-one core cloud: glance, placement, nova, neutron, heat, horizon)', { skip: !hasDocker }, () => {
   before(() => {
-    cloud.writeConfig(['enable_glance: yes', 'enable_placement: yes', 'enable_nova: yes', 'enable_neutron: yes', 'enable_heat: yes', 'enable_horizon: yes']);
+    cloud.writeConfig([
+      'enable_glance: yes', 'enable_placement: yes', 'enable_nova: yes', 'enable_neutron: yes', 'enable_heat: yes', 'enable_horizon: yes',
+      `ovs_datapath_type: ${datapath}`,
+    ]);
     cloud.destroy();
     hostNet(`ip netns delete ${clientNs} 2>/dev/null; true`);
   });
@@ -72,6 +97,9 @@ describe('berth deploy (real engine, all-in-one core cloud: glance, placement, n
     const links = hostNet('ip -o link show');
     assert.equal(links.status, 0, links.out);
     assert.doesNotMatch(links.out, /\b(brq[0-9a-f]{8}-[0-9a-f]{2}|berth-ext)\b/);
+    // Nor what Open vSwitch left: bridges (netdev: persistent TAPs), ports, hybrid-firewall devices.
+    assert.doesNotMatch(links.out, /\b(br-int|br-tun|br-ex|ovs-netdev|ovs-system|(tap|qr-|qg-|qbr|qvb|qvo)[0-9a-f]{8}-[0-9a-f]{2})\b/);
+    assert.doesNotMatch(ok('docker', ['volume', 'ls', '-q']), /^openvswitch_db$/m);
   });
 
   test('berth up deploys the core cloud; the services are registered in Keystone', () => {
@@ -115,12 +143,16 @@ describe('berth deploy (real engine, all-in-one core cloud: glance, placement, n
   });
 
   test('neutron: every agent is alive', async () => {
-    const wanted = ['Linux bridge agent', 'DHCP agent', 'L3 agent', 'Metadata agent'];
+    const wanted = ['Open vSwitch agent', 'DHCP agent', 'L3 agent', 'Metadata agent'];
     const agents = await until('every neutron agent alive', 120_000, () => {
       const list = JSON.parse(openstack(['network', 'agent', 'list', '-f', 'json'])) as { 'Agent Type': string; Alive: boolean; Host: string }[];
       return wanted.every((t) => list.some((a) => a['Agent Type'] === t && a.Alive)) ? list : undefined;
     });
     for (const a of agents) assert.equal(a.Host, hostname());
+    // The agent made its bridges with the configured datapath, next to br-ex from the host setup.
+    const bridges = ok('docker', ['exec', 'openvswitch_vswitchd', 'ovs-vsctl', '--format=csv', '--columns=name,datapath_type', 'list', 'Bridge']);
+    for (const br of ['br-int', 'br-tun', 'br-ex']) assert.match(bridges, new RegExp(`^${br},${datapath}$`, 'm'), bridges);
+    assert.match(ok('docker', ['exec', 'openvswitch_vswitchd', 'ovs-vsctl', 'list-ports', 'br-ex']), /^berth-ext$/m);
   });
 
   test('heat: a stack is created (a stack-domain user included), shown and deleted', () => {
@@ -233,10 +265,11 @@ describe('berth deploy (real engine, all-in-one core cloud: glance, placement, n
       binding_host_id: string; binding_vif_type: string; mac_address: string; network_id: string; fixed_ips: { ip_address: string }[];
     };
     assert.equal(port.binding_host_id, hostname());
-    assert.equal(port.binding_vif_type, 'bridge');
+    assert.equal(port.binding_vif_type, 'ovs');
 
-    // What the hypervisor does for a linuxbridge port: a tap device named after the port, in the
-    // network's bridge; its other end is the "instance", a namespace with the port's MAC.
+    // What the hypervisor (os-vif) does for an OVS port: a device named after the port on br-int,
+    // tagged with the port's id and MAC in OVSDB; its other end is the "instance", a namespace with
+    // the port's MAC.
     const tap = `tap${portId.slice(0, 11)}`;
     const plug = hostNet([
       `ip netns add ${clientNs}`,
@@ -244,23 +277,24 @@ describe('berth deploy (real engine, all-in-one core cloud: glance, placement, n
       `ip -n ${clientNs} link set eth0 address ${port.mac_address}`,
       `ip -n ${clientNs} link set eth0 up`,
       `ip -n ${clientNs} link set lo up`,
-      `ip link set ${tap} master brq${port.network_id.slice(0, 11)}`,
       `ip link set ${tap} up`,
     ].join(' && '));
     assert.equal(plug.status, 0, plug.out);
-    await until('the linuxbridge agent wires the port (ACTIVE)', 120_000, () =>
+    ok('docker', [
+      'exec', 'openvswitch_vswitchd', 'ovs-vsctl', '--', '--may-exist', 'add-port', 'br-int', tap, '--', 'set', 'Interface', tap,
+      `external_ids:iface-id=${portId}`, `external_ids:attached-mac=${port.mac_address}`, 'external_ids:iface-status=active',
+    ]);
+    if (datapath === 'netdev') {
+      // netdev reads the veth through AF_PACKET and does not finish checksums left to the device:
+      // the "guest" computes its own, as a guest on netdev must (docs/networking.md).
+      const csum = hostNet(`ip netns exec ${clientNs} ethtool -K eth0 tx off`, `berth/neutron-openvswitch-agent:${cloud.tag}`);
+      assert.equal(csum.status, 0, csum.out);
+    }
+    await until('the openvswitch agent wires the port (ACTIVE)', 120_000, () =>
       /^ACTIVE\s*$/.test(openstack(['port', 'show', portId, '-f', 'value', '-c', 'status'])) ? true : undefined,
     );
-    const lease = await until('a DHCP lease', 120_000, dhcpLease);
-    assert.equal(lease, port.fixed_ips[0]!.ip_address);
-    const ping = hostNet(`ip netns exec ${clientNs} ping -c 3 -W 2 10.0.0.1`);
-    assert.equal(ping.status, 0, ping.out);
     // Metadata: router namespace haproxy → metadata agent (unix socket) → nova-api's metadata service.
-    const meta = await until('metadata through the proxy chain', 120_000, () => {
-      const r = hostNet(`ip netns exec ${clientNs} curl -sf -m 20 http://169.254.169.254/openstack/latest/meta_data.json`);
-      return r.status === 0 ? r.out : undefined;
-    });
-    assert.equal((JSON.parse(meta) as { uuid: string }).uuid, server.id);
+    await clientWorks(port.fixed_ips[0]!.ip_address, server.id);
   });
 
   test('neutron: restarting the dhcp and l3 agents keeps the namespaces, the lease and the router', async () => {
@@ -275,6 +309,19 @@ describe('berth deploy (real engine, all-in-one core cloud: glance, placement, n
     assert.equal(await until('a DHCP lease after the restart', 180_000, dhcpLease), leased);
     const again = hostNet(`ip netns exec ${clientNs} ping -c 2 -W 2 10.0.0.1`);
     assert.equal(again.status, 0, again.out);
+  });
+
+  test('neutron: restarting ovs-vswitchd keeps the router and DHCP ports in their namespaces working', async () => {
+    const leased = dhcpLease()!;
+    const serverId = openstack(['server', 'show', 'e2e-net-server', '-f', 'value', '-c', 'id']).trim();
+    ok('docker', ['restart', 'openvswitch_vswitchd']);
+    await until('ovs-vswitchd answering', 60_000, () => (sh('docker', ['exec', 'openvswitch_vswitchd', 'ovs-appctl', 'version']).status === 0 ? true : undefined));
+    // Ports moved into namespaces are still plugged (with netdev: veths, which vswitchd finds again
+    // on the host; internal ports would be TAPs re-made on the host, leaving the namespaces' dead).
+    await clientWorks(leased, serverId);
+    // Nothing re-made on the host under a namespace port's name.
+    const links = hostNet('ip -o link show');
+    assert.doesNotMatch(links.out, /\b(qr-|qg-)[0-9a-f]{8}-[0-9a-f]{2}\b/, links.out);
   });
 
   test('berth tempest: the smoke tests of identity, image, compute and network pass', () => {
@@ -311,14 +358,16 @@ describe('berth deploy (real engine, all-in-one core cloud: glance, placement, n
     assert.match(ok('docker', ['exec', 'nova_libvirt', 'virsh', '-c', 'qemu:///system', 'domstate', domain]), /^running/);
     // A real QEMU process (emulation, no KVM) for that domain, in libvirt's container.
     assert.match(ok('docker', ['top', 'nova_libvirt', '-o', 'pid,args']), new RegExp(`qemu-system-x86_64 .*guest=${domain}`));
-    // libvirt made the tap and put it in the network's bridge; the linuxbridge agent wired the port.
+    // libvirt made the tap and put it in the port's Linux bridge (qbr, the hybrid firewall's), which
+    // os-vif linked to br-int with a veth pair (qvb/qvo); the openvswitch agent wired the port.
     const portId = openstack(['port', 'list', '--server', 'e2e-qemu-server', '-f', 'value', '-c', 'ID']).trim();
     await until('the instance port ACTIVE', 60_000, () =>
       /^ACTIVE\s*$/.test(openstack(['port', 'show', portId, '-f', 'value', '-c', 'status'])) ? true : undefined,
     );
     const tap = hostNet(`ip -o link show tap${portId.slice(0, 11)}`);
     assert.equal(tap.status, 0, tap.out);
-    assert.match(tap.out, /master brq/);
+    assert.match(tap.out, /master qbr/);
+    assert.match(ok('docker', ['exec', 'openvswitch_vswitchd', 'ovs-vsctl', 'list-ports', 'br-int']), new RegExp(`^qvo${portId.slice(0, 11)}$`, 'm'));
 
     openstack(['server', 'delete', '--wait', 'e2e-qemu-server']);
     assert.doesNotMatch(ok('docker', ['exec', 'nova_libvirt', 'virsh', '-c', 'qemu:///system', 'list', '--all', '--name']), new RegExp(domain));
@@ -397,9 +446,13 @@ describe('berth deploy (real engine, all-in-one core cloud: glance, placement, n
     assert.equal(r.status, 0, r.out + r.err);
     assert.match(r.out, /volume neutron_metadata_socket\s+.*kept; berth destroy/);
     assert.equal(sh('docker', ['inspect', 'neutron_server']).status, 1, 'neutron_server removed');
+    // Open vSwitch follows neutron (enable_openvswitch unset): its daemons go too, its database is kept.
+    assert.equal(sh('docker', ['inspect', 'openvswitch_vswitchd']).status, 1, 'openvswitch_vswitchd removed');
+    assert.match(r.out, /volume openvswitch_db\s+.*kept; berth destroy/);
     assert.deepEqual(readdirSync('/run/netns').filter((n) => /^(qrouter|qdhcp)-/.test(n)), []);
     const links = hostNet('ip -o link show');
     assert.doesNotMatch(links.out, /\b(brq[0-9a-f]{8}-[0-9a-f]{2}|berth-ext)\b/);
+    assert.doesNotMatch(links.out, /\b(br-int|br-tun|br-ex|ovs-netdev|(tap|qr-|qg-|qbr|qvb|qvo)[0-9a-f]{8}-[0-9a-f]{2})\b/, links.out);
     assert.equal(run(['check']).status, 0);
   });
 });

@@ -97,6 +97,9 @@ export const nova: ServiceDef = {
       group: 'compute',
       when: { nova_compute_virt_type: ['qemu', 'kvm'] },
       capAdd: ['NET_ADMIN', 'SYS_ADMIN', 'DAC_READ_SEARCH'],
+      // With ML2/OVS's hybrid firewall os-vif makes the port's qbr bridge itself and sets its
+      // sysctls (IPv6 off, ARP filtering) under /proc/sys, which Docker mounts read-only.
+      writableProcSys: true,
       volumes: [libvirtSocket, computeState],
       permissions: [...computePermissions, { path: '/var/lib/nova/instances', owner: 'nova:nova' }],
       after: ['nova_libvirt'],
