@@ -15,9 +15,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse } from 'yaml';
-import { chooseOvsDatapath } from '../../src/config/init.js';
-import { moduleAvailability, readModuleFacts } from '../../src/engine/kernel-modules.js';
-import { dockerAvailable, ok, sh, startedAt as containerStarts, TestCloud } from './harness.js';
+import { dockerAvailable, ok, ovsDatapath, sh, startedAt as containerStarts, TestCloud } from './harness.js';
 
 const hasDocker = dockerAvailable();
 const cloud = new TestCloud('core');
@@ -33,7 +31,7 @@ const containers = [
 ];
 
 // What berth init writes for this machine: netdev where the kernel has no openvswitch module.
-const datapath = chooseOvsDatapath(moduleAvailability(readModuleFacts('openvswitch'))).value;
+const datapath = ovsDatapath;
 
 // The test's stand-in for an instance: a namespace on the host, plugged into a server's port.
 const clientNs = 'berth-e2e-client';

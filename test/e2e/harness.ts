@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { chooseOvsDatapath } from '../../src/config/init.js';
 import { defaultRelease, releaseNamed } from '../../src/config/releases.js';
+import { moduleAvailability, readModuleFacts } from '../../src/engine/kernel-modules.js';
 
 /** The deployment id every e2e cloud shares; tests of "another deployment" make their own. */
 export const E2E_DEPLOYMENT_ID = 'berth-e2e-0000-0000';
@@ -37,6 +39,9 @@ export function ok(cmd: string, args: string[]): string {
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}${r.stdout}`);
   return r.stdout;
 }
+
+/** What berth init chooses here: netdev on a kernel without the openvswitch module. */
+export const ovsDatapath = chooseOvsDatapath(moduleAvailability(readModuleFacts('openvswitch'))).value;
 
 /** The default release's image tag: what the suites deploy unless they name a release. */
 export const imageTag = defaultRelease;
@@ -76,6 +81,8 @@ export class TestCloud {
   writeConfig(globals: string[]): void {
     const release = globals.map((l) => /^openstack_release:\s*"?([^"\s]+)"?/.exec(l)?.[1]).find((r) => r !== undefined);
     if (release) this.tag = releaseNamed(release).name;
+    // The datapath berth init would write on this machine, unless the suite names one.
+    if (!globals.some((l) => l.startsWith('ovs_datapath_type:'))) globals = [...globals, `ovs_datapath_type: ${ovsDatapath}`];
     const lines = ['# e2e: every service on loopback', 'network_interface: lo', 'kolla_internal_vip_address: 127.0.0.2', `node_config_directory: ${this.nodeConfig}`, ...globals, ''];
     writeFileSync(join(this.configDir, 'globals.yml'), lines.join('\n'));
     writeFileSync(join(this.configDir, 'all-in-one'), '[control]\nlocalhost ansible_connection=local\n\n[network:children]\ncontrol\n\n[compute:children]\ncontrol\n');
