@@ -10,6 +10,9 @@ test('the demo disk has a BIOS boot sector that points at its message', () => {
   assert.equal(disk[511], 0xaa);
   const messageAddress = disk.readUInt16LE(6) - 0x7c00;
   assert.match(disk.subarray(messageAddress, messageAddress + 20).toString('ascii'), /^berth demo disk/);
+  // One active partition from LBA 1 to the end: nova's image inspection refuses an MBR without one.
+  assert.deepEqual([disk[446], disk[450], disk.readUInt32LE(454), disk.readUInt32LE(458)], [0x80, 0x83, 1, 2047]);
+  assert.ok(messageAddress + 60 < 446, 'code and message end before the partition table');
 });
 
 test('the demo keypair: OpenSSH public key, recoverable from the saved private key', () => {
