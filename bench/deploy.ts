@@ -10,17 +10,16 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chooseOvsDatapath } from '../src/config/init.js';
+import { detectOvsDatapath } from '../src/config/init.js';
 import { releases } from '../src/config/releases.js';
 import { loadContext } from '../src/deployment/context.js';
-import { moduleAvailability, readModuleFacts } from '../src/engine/kernel-modules.js';
 import type { LocalHost } from '../src/engine/local-host.js';
 import { deploy } from '../src/reconcile/deploy.js';
 import { formatDuration } from '../src/ui/format.js';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 // This machine's datapath, as berth init would choose it.
-const datapath = chooseOvsDatapath(moduleAvailability(readModuleFacts('openvswitch'))).value;
+const datapath = detectOvsDatapath().value;
 
 interface Figures {
   release: string;

@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { catalogSecrets } from '../catalog/index.js';
 import { InputError } from '../config/errors.js';
-import { chooseOvsDatapath, detectDefaultInterface, initConfig } from '../config/init.js';
+import { detectDefaultInterface, detectOvsDatapath, initConfig } from '../config/init.js';
 import { genpwd } from '../config/passwords.js';
 import { EngineError } from '../engine/docker.js';
 import type { Host } from '../engine/host.js';
-import { moduleAvailability, readModuleFacts, type ModuleFacts } from '../engine/kernel-modules.js';
+import { moduleAvailability, type ModuleFacts } from '../engine/kernel-modules.js';
 import { decide } from '../reconcile/diff.js';
 import { assertOwnership, deploy, runToCompletion, type StepResult } from '../reconcile/deploy.js';
 import { isOurs, isOurVolume } from '../reconcile/ownership.js';
@@ -162,7 +162,7 @@ function contextWithWarnings(configDir: string): DeploymentContext {
 export function runInit(configDir: string): void {
   const detected = detectDefaultInterface();
   console.log(`detected network interface ${detected.interface} with address ${detected.address}`);
-  const datapath = chooseOvsDatapath(moduleAvailability(readModuleFacts('openvswitch')));
+  const datapath = detectOvsDatapath();
   console.log(`Open vSwitch datapath: ${datapath.value} (${datapath.why})`);
   const { written } = initConfig(configDir, { ...detected, hostname: hostname(), ovsDatapath: datapath });
   for (const f of written) console.log(`wrote ${f}`);

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { InputError } from './errors.js';
-import { knownReleases, releaseNamed } from './releases.js';
+import { knownReleases, releaseAtLeast, releaseNamed } from './releases.js';
 import { imageNamingFields, isIpAddress, patterns, releaseField, shown, text } from './values.js';
 import { didYouMean, readYamlFile, validateYaml, type YamlFile } from './yaml-file.js';
 
@@ -184,7 +184,7 @@ export function parseGlobals(file: YamlFile): { globals: Globals; warnings: stri
       'remove enable_openvswitch (it follows neutron_plugin_agent), or set neutron_plugin_agent: linuxbridge',
     );
   }
-  if (p.enable_neutron && p.neutron_plugin_agent === 'linuxbridge' && releaseNamed(p.openstack_release).order >= releaseNamed('2025.1').order) {
+  if (p.enable_neutron && p.neutron_plugin_agent === 'linuxbridge' && releaseAtLeast(releaseNamed(p.openstack_release), '2025.1')) {
     throw new InputError(
       `${file.where(['neutron_plugin_agent'])}: neutron_plugin_agent linuxbridge does not exist in OpenStack ${p.openstack_release}: neutron removed the Linux bridge driver in 2025.1`,
       'use neutron_plugin_agent: openvswitch (the default), or openstack_release: "zed" to keep linuxbridge',

@@ -1,10 +1,11 @@
 // `berth init`: a working all-in-one configuration for this machine, written once. Existing files
 // are the operator's and are never overwritten.
-import { defaultRelease } from './releases.js';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import { join } from 'node:path';
+import { moduleAvailability, readModuleFacts } from '../engine/kernel-modules.js';
 import { InputError } from './errors.js';
+import { defaultRelease } from './releases.js';
 
 export interface DetectedHost {
   interface: string;
@@ -25,6 +26,11 @@ export interface OvsDatapathChoice {
  */
 export function chooseOvsDatapath(kernel: { available: boolean; why: string }): OvsDatapathChoice {
   return kernel.available ? { value: 'system', why: kernel.why } : { value: 'netdev', why: kernel.why };
+}
+
+/** The datapath berth init chooses on this machine, from its kernel's openvswitch facts. */
+export function detectOvsDatapath(): OvsDatapathChoice {
+  return chooseOvsDatapath(moduleAvailability(readModuleFacts('openvswitch')));
 }
 
 export function initConfig(configDir: string, detected: DetectedHost): { written: string[] } {

@@ -37,6 +37,11 @@ export function releaseNamed(value: string): Release {
   return release;
 }
 
+/** Whether `release` is `name` or later, by upstream order. */
+export function releaseAtLeast(release: Release, name: string): boolean {
+  return release.order >= releaseNamed(name).order;
+}
+
 /** What templates receive as `release`: the name, the suite, and comparisons by upstream order. */
 export function releaseContext(release: Release): {
   name: string;
@@ -45,12 +50,11 @@ export function releaseContext(release: Release): {
   at_least: (name: string) => boolean;
   before: (name: string) => boolean;
 } {
-  const order = (name: string): number => releaseNamed(name).order;
   return {
     name: release.name,
     codename: release.codename,
     debian_suite: release.debianSuite,
-    at_least: (name) => release.order >= order(name),
-    before: (name) => release.order < order(name),
+    at_least: (name) => releaseAtLeast(release, name),
+    before: (name) => !releaseAtLeast(release, name),
   };
 }

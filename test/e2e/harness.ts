@@ -7,9 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { chooseOvsDatapath } from '../../src/config/init.js';
+import { detectOvsDatapath } from '../../src/config/init.js';
 import { defaultRelease, releaseNamed } from '../../src/config/releases.js';
-import { moduleAvailability, readModuleFacts } from '../../src/engine/kernel-modules.js';
 
 /** The deployment id every e2e cloud shares; tests of "another deployment" make their own. */
 export const E2E_DEPLOYMENT_ID = 'berth-e2e-0000-0000';
@@ -41,7 +40,7 @@ export function ok(cmd: string, args: string[]): string {
 }
 
 /** What berth init chooses here: netdev on a kernel without the openvswitch module. */
-export const ovsDatapath = chooseOvsDatapath(moduleAvailability(readModuleFacts('openvswitch'))).value;
+export const ovsDatapath = detectOvsDatapath().value;
 
 /** The default release's image tag: what the suites deploy unless they name a release. */
 export const imageTag = defaultRelease;
