@@ -309,11 +309,7 @@ describe('berth deploy (real engine, all-in-one core cloud: glance, placement, n
     assert.equal(again.status, 0, again.out);
   });
 
-  // Open on 2025.1 (Open vSwitch 3.5): passed in one full run here, and in the next the client's
-  // DHCP lease did not come back within 120 s of the restart (docs/networking.md). Zed (3.1)
-  // passed every run. Skipped there until understood, so the rest of the suite keeps guarding.
-  const vswitchdRestartOpen = cloud.tag === '2025.1' ? 'open defect on 2025.1: a lease after a vswitchd restart (docs/networking.md)' : false;
-  test('neutron: restarting ovs-vswitchd keeps the router and DHCP ports in their namespaces working', { skip: vswitchdRestartOpen }, async () => {
+  test('neutron: restarting ovs-vswitchd keeps the router and DHCP ports in their namespaces working', async () => {
     const leased = dhcpLease()!;
     const serverId = openstack(['server', 'show', 'e2e-net-server', '-f', 'value', '-c', 'id']).trim();
     ok('docker', ['restart', 'openvswitch_vswitchd']);
