@@ -1,0 +1,93 @@
+// Which hosts a run acts on, and how many at once: --limit (Ansible's pattern, resolved to hosts),
+// hosts found unreachable (before planning or during the run), --forks. Pure decisions, plus a
+// small gate that bounds the hosts being worked on at the same time.
+import type { Plan } from '../plan/types.js';
+
+export interface Scope {
+  /** Hosts --limit selects; undefined: every host. */
+  limit?: ReadonlySet<string>;
+  /** Unreachable hosts and why; hosts found unreachable during the run are added. */
+  unreachable: Map<string, string>;
+}
+
+export function inLimit(scope: Pick<Scope, 'limit'>, host: string): boolean {
+  return scope.limit === undefined || scope.limit.has(host);
+}
+
+/**
+ * Why a step cannot run although its host is in the limit: its host is unreachable, or its
+ * configuration needs the facts (addresses, hostname) of an unreachable host.
+ */
+export function skipReason(scope: Scope, step: { host: string; needsFactsOf?: string[] }): string | undefined {
+  const own = scope.unreachable.get(step.host);
+  if (own !== undefined) return `host ${step.host} is unreachable: ${own}`;
+  const others = (step.needsFactsOf ?? []).filter((h) => h !== step.host);
+  if (others.length) return `its configuration needs the address or name of ${others.join(', ')}, unreachable`;
+  return undefined;
+}
+
+/**
+ * What --limit leaves out of the services it touches (kolla-ansible's docs warn the same): their
+ * containers and jobs on other hosts are neither checked nor changed, and the services they
+ * depend on are assumed to be up.
+ */
+export function limitWarnings(plan: Plan, limit: ReadonlySet<string> | undefined): string[] {
+  if (limit === undefined) return [];
+  const warnings: string[] = [];
+  const touched = new Set<string>();
+  for (const s of plan.services) {
+    const steps = [...s.containers, ...s.jobs];
+    const inside = steps.filter((c) => limit.has(c.host));
+    if (!inside.length) continue;
+    touched.add(s.service);
+    const outside = steps.filter((c) => !limit.has(c.host));
+    if (!outside.length) continue;
+    const byHost = new Map<string, string[]>();
+    for (const c of outside) byHost.set(c.host, [...(byHost.get(c.host) ?? []), c.name]);
+    warnings.push(
+      `--limit leaves out part of ${s.service}: ${[...byHost].map(([h, names]) => `${names.join(', ')} on ${h}`).join('; ')}. ` +
+        'They are neither checked nor changed: a change that concerns them too (a new peer address, a rotated secret, a new compute host to map) waits for a run that includes their hosts',
+    );
+  }
+  for (const s of plan.services) {
+    if (touched.has(s.service)) continue;
+    const dependants = plan.services.filter((d) => touched.has(d.service) && d.dependsOn.includes(s.service)).map((d) => d.service);
+    if (dependants.length) warnings.push(`--limit leaves out ${s.service}, which ${dependants.join(', ')} depend${dependants.length > 1 ? '' : 's'} on: it is assumed to be up`);
+  }
+  return warnings;
+}
+
+/**
+ * At most `size` distinct hosts worked on at once (Ansible's forks); any number of steps on a host
+ * that already holds a place go ahead. A step holds no place while it waits for other steps, so
+ * steps waiting for each other across hosts cannot deadlock.
+ */
+export class HostGate {
+  private readonly active = new Map<string, number>();
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly size: number) {
+    if (!Number.isInteger(size) || size < 1) throw new Error(`HostGate: size must be a positive integer, got ${size}`);
+  }
+
+  async run<T>(host: string, fn: () => Promise<T>): Promise<T> {
+    while (!this.active.has(host) && this.active.size >= this.size) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active.set(host, (this.active.get(host) ?? 0) + 1);
+    try {
+      return await fn();
+    } finally {
+      const left = this.active.get(host)! - 1;
+      if (left) this.active.set(host, left);
+      else {
+        this.active.delete(host);
+        // Everyone waiting looks again: one of them may be for a host that is now active.
+        for (const wake of this.waiting.splice(0)) wake();
+      }
+    }
+  }
+
+  /** Hosts being worked on now (for tests). */
+  get busy(): string[] {
+    return [...this.active.keys()];
+  }
+}
