@@ -105,7 +105,7 @@ export async function deploy(opts: DeployOptions): Promise<StepResult[]> {
     p = (async (): Promise<ServiceOutcome> => {
       const deps = svc.dependsOn.filter((d) => plan.services.some((s) => s.service === d));
       const outcomes = await Promise.all(deps.map(async (d) => ({ dep: d, outcome: await runService(plan.services.find((s) => s.service === d)!) })));
-      const broken = outcomes.filter((o) => !o.outcome.ok).map((o) => `${o.dep} ${(o.outcome as { why: string }).why}`);
+      const broken = outcomes.filter((o) => !o.outcome.ok).map((o) => `${o.dep}, which ${(o.outcome as { why: string }).why}`);
       if (broken.length) {
         const touched = [...svc.containers, ...svc.jobs].some((c) => inLimit(scope, c.host));
         if (touched) emitEnd({ host: '-', target: svc.service, action: 'skip', status: 'skipped', reasons: [`depends on ${broken.join(', ')}`], durationMs: 0 });
@@ -130,13 +130,17 @@ function skipped(run: Run, step: { host: string; name: string }, why: string): S
 async function deployService(svc: ServicePlan, run: Run): Promise<ServiceOutcome> {
   const { scope } = run;
   // Jobs and containers outside --limit are left as they are; the service counts as up there.
+  // A host setup job (whileDown) is its host's business: skipped there, it holds back only that
+  // host's containers. Any other job is the whole service's.
+  const setupSkipped = new Map<string, string>();
   for (const job of svc.jobs.filter((j) => j.phase === 'before' && inLimit(scope, j.host))) {
     const why = skipReason(scope, job);
-    if (why !== undefined) {
-      skipped(run, job, why);
-      return { ok: false, why: `could not run ${job.name} (${why})` };
-    }
-    if ((await runJob(job, run)).status === 'failed') return { ok: false, why: 'failed' };
+    if (why === undefined && (await runJob(job, run)).status === 'failed') return { ok: false, why: 'failed' };
+    if (why === undefined && !scope.unreachable.has(job.host)) continue;
+    const reason = why ?? skipReason(scope, job)!;
+    if (why !== undefined) skipped(run, job, why);
+    if (!job.whileDown) return { ok: false, why: `could not run ${job.name} (${reason})` };
+    setupSkipped.set(job.host, `${job.name} could not run there (${reason})`);
   }
   // Containers start together, except those that wait for others of their service (agents for their server).
   const mine = svc.containers.filter((c) => inLimit(scope, c.host));
@@ -144,11 +148,21 @@ async function deployService(svc: ServicePlan, run: Run): Promise<ServiceOutcome
   const convergeAfterDeps = (c: DesiredContainer): Promise<StepResult | undefined> => {
     let p = converging.get(c);
     if (p) return p;
-    const deps = mine.filter((d) => c.after?.includes(d.name));
+    // `after` a container on the same host when it runs there (vswitchd after its own ovsdb-server),
+    // else after every copy of it (agents after neutron-server); copies outside --limit count as up.
+    const deps = (c.after ?? []).flatMap((name) => {
+      const copies = mine.filter((d) => d.name === name);
+      const local = copies.filter((d) => d.host === c.host);
+      return local.length ? local : copies;
+    });
     p = Promise.all(deps.map(convergeAfterDeps)).then((rs) => {
-      const why = skipReason(scope, c);
+      const why = skipReason(scope, c) ?? setupSkipped.get(c.host);
       if (why !== undefined) return skipped(run, c, why);
-      return rs.some((r) => r !== undefined && r.status !== 'ok' && r.status !== 'changed')
+      const up = (r: StepResult | undefined): boolean => r === undefined || r.status === 'ok' || r.status === 'changed';
+      // A copy skipped because its host is unreachable does not hold the others back, unless no copy is left.
+      const down = rs.filter((r) => !up(r) && !run.unreachableSkips.has(r!));
+      const none = rs.length > 0 && rs.every((r) => !up(r));
+      return down.length || none
         ? run.emitEnd({ host: c.host, target: c.name, action: 'skip', status: 'skipped', reasons: [`${c.after!.join(', ')} did not come up`], durationMs: 0 })
         : converge(c, run);
     });

@@ -33,27 +33,19 @@ export function skipReason(scope: Scope, step: { host: string; needsFactsOf?: st
  */
 export function limitWarnings(plan: Plan, limit: ReadonlySet<string> | undefined): string[] {
   if (limit === undefined) return [];
+  const touched = plan.services.filter((s) => [...s.containers, ...s.jobs].some((c) => limit.has(c.host)));
+  const partly = touched
+    .map((s) => ({ service: s.service, outside: [...new Set([...s.containers, ...s.jobs].map((c) => c.host).filter((h) => !limit.has(h)))] }))
+    .filter((s) => s.outside.length);
+  const assumed = plan.services.filter((s) => !touched.includes(s) && touched.some((t) => t.dependsOn.includes(s.service))).map((s) => s.service);
   const warnings: string[] = [];
-  const touched = new Set<string>();
-  for (const s of plan.services) {
-    const steps = [...s.containers, ...s.jobs];
-    const inside = steps.filter((c) => limit.has(c.host));
-    if (!inside.length) continue;
-    touched.add(s.service);
-    const outside = steps.filter((c) => !limit.has(c.host));
-    if (!outside.length) continue;
-    const byHost = new Map<string, string[]>();
-    for (const c of outside) byHost.set(c.host, [...(byHost.get(c.host) ?? []), c.name]);
+  if (partly.length) {
     warnings.push(
-      `--limit leaves out part of ${s.service}: ${[...byHost].map(([h, names]) => `${names.join(', ')} on ${h}`).join('; ')}. ` +
-        'They are neither checked nor changed: a change that concerns them too (a new peer address, a rotated secret, a new compute host to map) waits for a run that includes their hosts',
+      `--limit leaves out part of ${partly.map((s) => `${s.service} (on ${s.outside.join(', ')})`).join(', ')}: ` +
+        'what runs there is neither checked nor changed, so a change that concerns it too (a new peer address, a rotated secret, a new compute host to map into its cell) waits for a run that includes those hosts',
     );
   }
-  for (const s of plan.services) {
-    if (touched.has(s.service)) continue;
-    const dependants = plan.services.filter((d) => touched.has(d.service) && d.dependsOn.includes(s.service)).map((d) => d.service);
-    if (dependants.length) warnings.push(`--limit leaves out ${s.service}, which ${dependants.join(', ')} depend${dependants.length > 1 ? '' : 's'} on: it is assumed to be up`);
-  }
+  if (assumed.length) warnings.push(`--limit leaves out ${assumed.join(', ')}, which the services it touches depend on: they are assumed to be up`);
   return warnings;
 }
 
