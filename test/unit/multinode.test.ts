@@ -307,3 +307,28 @@ test('prechecks: two hosts answering with one hostname are named', async () => {
   ]);
   void catalog;
 });
+
+test('the reporter: an unreachable host is a line of its own and in the recap, in text and JSON', async () => {
+  const { DeployReporter } = await import('../../src/ui/deploy-report.js');
+  const { PassThrough } = await import('node:stream');
+  const run = (format: 'text' | 'json'): string => {
+    const out = new PassThrough();
+    const chunks: string[] = [];
+    out.on('data', (c: Buffer) => chunks.push(c.toString()));
+    const r = new DeployReporter(format, ['s3cret-value'], out);
+    r.onEvent({ type: 'host-unreachable', host: 'cmp02', reason: 'no route to host (password s3cret-value)' });
+    const results: StepResult[] = [{ host: 'cmp01', target: 'nova_compute', action: 'create', status: 'changed', reasons: [], durationMs: 5 }];
+    r.recap(results, { hosts: ['cmp01', 'cmp02'], unreachable: new Map([['cmp02', 'no route to host']]) });
+    return chunks.join('');
+  };
+  const text = run('text');
+  assert.match(text, /cmp02 {2}UNREACHABLE no route to host \(password \*{8}\)/);
+  assert.ok(text.includes('HOST   OK  CHANGED  FAILED  SKIPPED  UNREACHABLE\n-----  --  -------  ------  -------  -----------\ncmp01   0        1       0        0  no\ncmp02   0        0       0        0  yes\n'), text);
+  assert.match(text, /unreachable cmp02: no route to host/);
+  const events = run('json').trim().split('\n').map((l) => JSON.parse(l) as { type: string; hosts?: unknown });
+  assert.equal(events[0]!.type, 'host-unreachable');
+  assert.deepEqual(events[1]!.hosts, [
+    { host: 'cmp01', ok: 0, changed: 1, failed: 0, skipped: 0, unreachable: false },
+    { host: 'cmp02', ok: 0, changed: 0, failed: 0, skipped: 0, unreachable: true, reason: 'no route to host' },
+  ]);
+});
