@@ -42,7 +42,7 @@ async function measure(release: string): Promise<Figures> {
     `network_interface: lo\nkolla_internal_vip_address: 127.0.0.3\nnode_config_directory: ${join(work, 'node-config')}\n` +
       `openstack_release: "${release}"\novs_datapath_type: ${datapath}\n`,
   );
-  writeFileSync(join(configDir, 'all-in-one'), '[control]\nlocalhost ansible_connection=local\n\n[network:children]\ncontrol\n\n[compute:children]\ncontrol\n');
+  writeFileSync(join(configDir, 'all-in-one'), '[control]\nlocalhost ansible_connection=local\n\n[network:children]\ncontrol\n\n[compute:children]\ncontrol\n\n[deployment:children]\ncontrol\n');
   const cli = (args: string[]): number => {
     const t0 = performance.now();
     const r = spawnSync(join(repo, 'berth'), ['--config-dir', configDir, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -63,7 +63,7 @@ async function measure(release: string): Promise<Figures> {
   console.log(`${release}: no-op deploy ${noopRuns.map((ms) => formatDuration(ms)).join(', ')}`);
 
   // In process, to count the requests every host's engine makes (its light reads and dockerode's).
-  const ctx = loadContext(configDir);
+  const ctx = await loadContext(configDir);
   const engines = [...ctx.hosts.values()].map((h) => (h as LocalHost).engine);
   const before = engines.reduce((n, e) => n + e.requests, 0);
   const t0 = performance.now();

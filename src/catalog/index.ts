@@ -36,6 +36,19 @@ export function dependencyOrder(services: readonly ServiceDef[]): ServiceDef[] {
   return ordered;
 }
 
+/** Every service's inventory groups with their default children (kolla-ansible's multinode layout). */
+export function catalogGroups(services: readonly ServiceDef[] = catalog): Record<string, readonly string[]> {
+  const groups: Record<string, readonly string[]> = {};
+  for (const svc of services) {
+    for (const [name, children] of Object.entries(svc.groups)) {
+      const known = groups[name];
+      if (known && known.join() !== children.join()) throw new Error(`catalog: group ${name} has two different defaults (${svc.name})`);
+      groups[name] = children;
+    }
+  }
+  return groups;
+}
+
 /**
  * Every secret the catalog needs in passwords.yml, for genpwd and validation, with how a new value
  * reaches a running cloud: the shared mechanisms (database accounts, RabbitMQ and Keystone users)

@@ -64,8 +64,8 @@ export interface ContainerDef {
   devices?: string[];
   /** Containers of the same service that must be healthy first (agents after their server). */
   after?: string[];
-  /** Inventory group(s) whose hosts run this container, when not the service's (nova-compute on compute). */
-  group?: string | string[];
+  /** Inventory group whose hosts run this container, when not the service's (nova-compute; one of the service's `groups`). */
+  group?: string;
 }
 
 /** A one-shot container run to completion when its inputs change (db sync, bootstrap). */
@@ -98,8 +98,17 @@ export interface ServiceDef {
   name: string;
   /** globals.yml key that enables it. */
   enableKey: string;
-  /** Inventory group whose hosts run its containers. */
+  /**
+   * Inventory group whose hosts run its containers (unless a container names its own) and whose
+   * first host runs its one-shot jobs and serves its API without a load balancer.
+   */
   group: string;
+  /**
+   * The service's inventory groups with their default children, as kolla-ansible's multinode
+   * inventory writes them (`[nova-compute:children]\ncompute`). An inventory that defines one of
+   * these groups places the service its own way; one that does not gets the default.
+   */
+  groups: Record<string, readonly string[]>;
   /** Services that must be healthy before this one starts. */
   dependsOn: string[];
   containers: ContainerDef[];

@@ -1,6 +1,7 @@
 // The operator commands of the deploy side: init, genpwd, prechecks, plan, deploy, reconfigure,
 // post-deploy, check, ps, logs, stop, destroy. Each loads the context (validation first, so bad
-// input changes nothing), calls one workflow and prints.
+// input changes nothing; every host's facts read, at most --forks at once), calls one workflow
+// and prints. --limit narrows deploy, plan, check, stop and destroy to some hosts.
 import type { Command } from '@commander-js/extra-typings';
 import { existsSync, mkdirSync, renameSync, statfsSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -10,13 +11,15 @@ import { stringify } from 'yaml';
 import { catalogSecrets } from '../catalog/index.js';
 import { InputError } from '../config/errors.js';
 import { detectDefaultInterface, detectOvsDatapath, initConfig } from '../config/init.js';
+import { resolveLimit } from '../config/inventory.js';
 import { genpwd } from '../config/passwords.js';
 import { EngineError } from '../engine/docker.js';
 import type { Host } from '../engine/host.js';
 import { moduleAvailability, type ModuleFacts } from '../engine/kernel-modules.js';
 import { decide } from '../reconcile/diff.js';
-import { assertOwnership, deploy, runToCompletion, type StepResult } from '../reconcile/deploy.js';
+import { assertOwnership, DEFAULT_FORKS, deploy, runToCompletion, type StepResult } from '../reconcile/deploy.js';
 import { isOurs, isOurVolume } from '../reconcile/ownership.js';
+import { HostGate, limitWarnings } from '../reconcile/scope.js';
 import { LABEL } from '../plan/types.js';
 import { adminClouds } from '../plan/plan.js';
 import { DeployReporter } from '../ui/deploy-report.js';
@@ -24,11 +27,26 @@ import { initRunonce } from '../runonce/init-runonce.js';
 import { runTempest } from '../tempest/run.js';
 import { table } from '../ui/format.js';
 import { forgetAppliedSecrets, recordAppliedSecrets } from '../deployment/applied-secrets.js';
-import { assertRotatable, loadContext, type DeploymentContext } from '../deployment/context.js';
+import { assertRotatable, loadContext, toolHostName, type DeploymentContext } from '../deployment/context.js';
 import { ensureDeploymentId } from '../deployment/identity.js';
 import { acquireLock, type DeploymentLock } from '../deployment/lock.js';
 
 type Globals = { configDir: string; format: 'text' | 'json' };
+
+/** --limit and --forks, as the commands that act on hosts take them. */
+export interface HostSelection {
+  limit?: string;
+  forks?: number;
+}
+
+const limitHelp = 'act only on these hosts: host or group names of the inventory, separated by commas or colons (a leading ! excludes one), as Ansible\'s --limit';
+const forksHelp = `hosts worked on at once (default ${DEFAULT_FORKS}, as Ansible)`;
+
+function parseForks(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new InputError(`--forks: expected a whole number from 1 to 1000, got "${v}"`);
+  return n;
+}
 
 export function registerDeployCommands(program: Command<[], Globals & { debug: boolean }>): void {
   const opts = (): Globals => program.opts();
@@ -45,9 +63,10 @@ export function registerDeployCommands(program: Command<[], Globals & { debug: b
 
   program
     .command('prechecks')
-    .description('check config, Docker, ports, disk and images before a deploy')
-    .action(async () => {
-      const ctx = contextWithWarnings(opts().configDir);
+    .description('check config, hosts (reachable, interfaces, hostnames), Docker, ports, disk and images before a deploy')
+    .option('--forks <n>', forksHelp, parseForks)
+    .action(async (o) => {
+      const ctx = await contextWithWarnings(opts().configDir, o);
       await runPrechecks(ctx);
     });
 
@@ -55,9 +74,11 @@ export function registerDeployCommands(program: Command<[], Globals & { debug: b
     .command('plan')
     .description('print what deploy would change, per host and container, with the reason; changes nothing')
     .option('--adopt', "take over berth containers and volumes that carry no deployment id or another deployment's (a lost deployment-id, or a cloud deployed before berth kept ids)", false)
+    .option('--limit <hosts>', limitHelp)
+    .option('--forks <n>', forksHelp, parseForks)
     .action(async (o) => {
-      const ctx = contextWithWarnings(opts().configDir);
-      await runDeploy(ctx, opts().format, { dryRun: true, adopt: o.adopt });
+      const ctx = await contextWithWarnings(opts().configDir, o);
+      await runDeploy(ctx, opts().format, { dryRun: true, adopt: o.adopt, limit: o.limit, forks: o.forks });
     });
 
   for (const name of ['deploy', 'reconfigure'] as const) {
@@ -66,22 +87,24 @@ export function registerDeployCommands(program: Command<[], Globals & { debug: b
       .description(name === 'deploy' ? 'converge every host to the configuration' : 'the same as deploy: only what changed is touched')
       .option('--dry-run', 'print the plan and change nothing', false)
       .option('--adopt', "take over berth containers and volumes that carry no deployment id or another deployment's (a lost deployment-id, or a cloud deployed before berth kept ids)", false)
+      .option('--limit <hosts>', limitHelp)
+      .option('--forks <n>', forksHelp, parseForks)
       .action(async (o) => {
-        const ctx = contextWithWarnings(opts().configDir);
-        await runDeploy(ctx, opts().format, { dryRun: o.dryRun, adopt: o.adopt, command: name });
+        const ctx = await contextWithWarnings(opts().configDir, o);
+        await runDeploy(ctx, opts().format, { dryRun: o.dryRun, adopt: o.adopt, command: name, limit: o.limit, forks: o.forks });
       });
   }
 
   program
     .command('post-deploy')
     .description('write clouds.yaml (cloud berth-admin) and admin-openrc into the config directory (0600)')
-    .action(() => runPostDeploy(contextWithWarnings(opts().configDir)));
+    .action(async () => runPostDeploy(await contextWithWarnings(opts().configDir)));
 
   program
     .command('init-runonce')
     .description('create what a new cloud needs to be tried: flavors, a demo image berth makes, a demo project and user, a keypair (idempotent)')
     .action(async () => {
-      const ctx = contextWithWarnings(opts().configDir);
+      const ctx = await contextWithWarnings(opts().configDir);
       const reporter = new DeployReporter('text', ctx.secrets);
       await initRunonce(ctx, (line) => console.log(reporter.redact(line)));
     });
@@ -98,7 +121,7 @@ export function registerDeployCommands(program: Command<[], Globals & { debug: b
     .option('--regex <regex>', 'tests whose id matches this (Python) regular expression, as tempest run --regex')
     .option('--results-dir <dir>', 'where each run keeps its output and results', '/var/log/berth/tempest')
     .action(async (o) => {
-      const ctx = contextWithWarnings(opts().configDir);
+      const ctx = await contextWithWarnings(opts().configDir);
       const reporter = new DeployReporter('text', ctx.secrets);
       const selection = { smoke: o.smoke, full: o.full, regex: o.regex };
       const result = await runTempest(ctx, o.resultsDir, selection, (line) => console.log(reporter.redact(line)));
@@ -110,36 +133,42 @@ export function registerDeployCommands(program: Command<[], Globals & { debug: b
   program
     .command('check')
     .description('health and drift of every container on every host; exits 1 when something is wrong')
-    .action(async () => runCheck(contextWithWarnings(opts().configDir), opts().format));
+    .option('--limit <hosts>', limitHelp)
+    .option('--forks <n>', forksHelp, parseForks)
+    .action(async (o) => runCheck(await contextWithWarnings(opts().configDir, o), opts().format, o));
 
   program
     .command('ps')
     .description('the containers berth manages, on every host')
-    .action(async () => runPs(loadContext(opts().configDir), opts().format));
+    .action(async () => runPs(await loadContext(opts().configDir), opts().format));
 
   program
     .command('logs')
     .description("print a service's container logs")
     .argument('<service>', 'service name, e.g. keystone')
     .option('--tail <n>', 'lines from the end', '200')
-    .action(async (service, o) => runLogs(loadContext(opts().configDir), service, Number(o.tail)));
+    .action(async (service, o) => runLogs(await loadContext(opts().configDir), service, Number(o.tail)));
 
   program
     .command('stop')
     .description('stop every container berth manages (dependants first); deploy starts them again')
     .option('--adopt', "also act on berth containers that carry no deployment id or another deployment's", false)
-    .action(async (o) => runStop(loadContext(opts().configDir), o.adopt));
+    .option('--limit <hosts>', limitHelp)
+    .option('--forks <n>', forksHelp, parseForks)
+    .action(async (o) => runStop(await loadContext(opts().configDir, o), o.adopt, o));
 
   program
     .command('destroy')
     .description('remove containers, volumes and generated config (never globals.yml, passwords.yml, inventory, overrides)')
     .option('--yes-i-really-really-mean-it', 'confirm: the data in MariaDB and RabbitMQ is deleted', false)
     .option('--adopt', "also remove berth containers and volumes that carry no deployment id or another deployment's", false)
+    .option('--limit <hosts>', limitHelp)
+    .option('--forks <n>', forksHelp, parseForks)
     .action(async (o) => {
       if (!o.yesIReallyReallyMeanIt) {
         throw new InputError('destroy deletes every container, volume and database of the deployment', 'rerun with --yes-i-really-really-mean-it');
       }
-      await runDestroy(loadContext(opts().configDir), o.adopt);
+      await runDestroy(await loadContext(opts().configDir, o), o.adopt, o);
     });
 }
 
@@ -153,10 +182,19 @@ function lock(ctx: DeploymentContext, command: string): DeploymentLock {
   return held;
 }
 
-function contextWithWarnings(configDir: string): DeploymentContext {
-  const ctx = loadContext(configDir);
+async function contextWithWarnings(configDir: string, selection: HostSelection = {}): Promise<DeploymentContext> {
+  const ctx = await loadContext(configDir, { forks: selection.forks });
   for (const w of ctx.warnings) console.error(`warning: ${w}`);
+  for (const [host, reason] of ctx.unreachable) console.error(`warning: host ${host} is unreachable: ${reason}`);
   return ctx;
+}
+
+/** The hosts a command acts on: those --limit selects (exit 2 for an unknown name), else every host; warnings said. */
+export function selectedHosts(ctx: Pick<DeploymentContext, 'deployment' | 'plan'>, limit: string | undefined): { hosts: string[]; limit?: Set<string> } {
+  if (limit === undefined) return { hosts: ctx.plan.hosts };
+  const selected = resolveLimit(ctx.deployment.inventory, limit);
+  for (const w of limitWarnings(ctx.plan, selected)) console.error(`warning: ${w}`);
+  return { hosts: ctx.plan.hosts.filter((h) => selected.has(h)), limit: selected };
 }
 
 export function runInit(configDir: string): void {
@@ -179,8 +217,13 @@ export function runGenpwd(configDir: string): void {
 }
 
 export async function runPrechecks(ctx: DeploymentContext): Promise<void> {
-  const problems: string[] = [];
+  const problems: string[] = [...inventoryProblems(ctx)];
   for (const [name, host] of ctx.hosts) {
+    const unreachable = ctx.unreachable.get(name);
+    if (unreachable !== undefined) {
+      problems.push(`${name}: unreachable: ${unreachable}`);
+      continue;
+    }
     let version: string;
     try {
       version = await host.ping();
@@ -192,9 +235,12 @@ export async function runPrechecks(ctx: DeploymentContext): Promise<void> {
     const problem = ovsDatapathProblem(ctx, name, await host.kernelModule('openvswitch'));
     if (problem) problems.push(problem);
     const managed = new Set((await host.listContainers(LABEL.deployment, ctx.deploymentId)).filter((c) => c.running).map((c) => c.name));
+    // Devices, free ports and disk are looked at on this machine: only for hosts reached locally.
+    const local = ctx.deployment.hosts.find((h) => h.name === name)?.connection === 'local';
     for (const svc of ctx.plan.services) {
       for (const c of svc.containers.filter((x) => x.host === name)) {
         if (!(await host.imageId(c.spec.image))) problems.push(`${name}: image ${c.spec.image} is missing (run berth build)`);
+        if (!local) continue;
         for (const device of c.spec.devices ?? []) {
           if (!existsSync(device)) {
             const why = device === '/dev/kvm' ? ' (no hardware virtualization: set nova_compute_virt_type to qemu or fake)' : '';
@@ -207,6 +253,10 @@ export async function runPrechecks(ctx: DeploymentContext): Promise<void> {
         }
       }
     }
+    if (!local) {
+      console.log(`${name}: devices, free ports and disk space not checked (a remote host)`);
+      continue;
+    }
     const fs = statfsSync(existsSync('/var/lib/docker') ? '/var/lib/docker' : '/');
     const freeGb = (fs.bavail * fs.bsize) / 1e9;
     if (freeGb < 5) problems.push(`${name}: only ${freeGb.toFixed(1)} GB free for Docker; 5 GB or more is needed`);
@@ -217,6 +267,28 @@ export async function runPrechecks(ctx: DeploymentContext): Promise<void> {
     throw new EngineError(`${problems.length} precheck(s) failed`);
   }
   console.log('prechecks passed');
+}
+
+/**
+ * What the inventory and the hosts' facts say before any container is looked at: a [deployment]
+ * host for the tools, and one hostname per host (nova, neutron and RabbitMQ know hosts by it, so
+ * two hosts answering with one name would be taken for one).
+ */
+export function inventoryProblems(ctx: Pick<DeploymentContext, 'deployment' | 'plan'>): string[] {
+  const problems: string[] = [];
+  try {
+    toolHostName(ctx.deployment.inventory);
+  } catch (err) {
+    problems.push(`${(err as InputError).message}: ${(err as InputError).hint}`);
+  }
+  const byHostname = new Map<string, string[]>();
+  for (const [host, name] of Object.entries(ctx.plan.hostnames)) byHostname.set(name, [...(byHostname.get(name) ?? []), host]);
+  for (const [name, hosts] of byHostname) {
+    if (hosts.length > 1) {
+      problems.push(`hosts ${hosts.join(', ')} all have the hostname "${name}": nova, neutron and RabbitMQ would take them for one host; give each machine its own hostname`);
+    }
+  }
+  return problems;
 }
 
 /**
@@ -247,11 +319,15 @@ function portFree(address: string, port: number): Promise<boolean> {
 export async function runDeploy(
   ctx: DeploymentContext,
   format: 'text' | 'json',
-  o: { dryRun: boolean; adopt?: boolean; command?: string },
+  o: { dryRun: boolean; adopt?: boolean; command?: string } & HostSelection,
 ): Promise<StepResult[]> {
   const reporter = new DeployReporter(format, ctx.secrets);
+  const { hosts, limit } = selectedHosts(ctx, o.limit);
+  // A copy: hosts found unreachable during the run join it.
+  const unreachable = new Map(ctx.unreachable);
+  const common = { plan: ctx.plan, hosts: ctx.hosts, deploymentId: ctx.deploymentId, adopt: o.adopt, limit, unreachable, forks: o.forks };
   if (o.dryRun) {
-    const results = await deploy({ plan: ctx.plan, hosts: ctx.hosts, deploymentId: ctx.deploymentId, adopt: o.adopt, dryRun: true });
+    const results = await deploy({ ...common, dryRun: true });
     reporter.printPlan(results, ctx.rotations);
     assertRotatable(ctx);
     return results;
@@ -260,12 +336,18 @@ export async function runDeploy(
   const held = lock(ctx, `berth ${o.command ?? 'deploy'}`);
   try {
     reporter.rotations(ctx.rotations);
-    const results = await deploy({ plan: ctx.plan, hosts: ctx.hosts, deploymentId: ctx.deploymentId, adopt: o.adopt, onEvent: reporter.onEvent });
-    reporter.recap(results);
+    const results = await deploy({ ...common, onEvent: reporter.onEvent });
+    reporter.recap(results, { hosts, unreachable });
     const failed = results.filter((r) => r.status === 'failed' || r.status === 'skipped');
-    if (failed.length) throw new EngineError(`${failed.length} step(s) failed`, 'fix the cause shown above and run deploy again; it continues where it stopped');
-    // Every step succeeded: the cloud now runs with these secrets.
-    recordAppliedSecrets(ctx.deployment.configDir, ctx.deployment.passwords);
+    const lost = hosts.filter((h) => unreachable.has(h));
+    if (failed.length || lost.length) {
+      throw new EngineError(
+        [failed.length ? `${failed.length} step(s) failed or were skipped` : '', lost.length ? `unreachable: ${lost.join(', ')}` : ''].filter(Boolean).join('; '),
+        'fix the cause shown above and run deploy again; it continues where it stopped',
+      );
+    }
+    // Every step succeeded on every host: the cloud now runs with these secrets (a --limit run reached only some).
+    if (!limit) recordAppliedSecrets(ctx.deployment.configDir, ctx.deployment.passwords);
     if (ctx.deployment.globals.enable_keystone && existsSync(join(ctx.deployment.configDir, 'clouds.yaml'))) runPostDeploy(ctx);
     return results;
   } finally {
@@ -301,30 +383,38 @@ export function runPostDeploy(ctx: DeploymentContext): void {
   }
 }
 
-export async function runCheck(ctx: DeploymentContext, format: 'text' | 'json'): Promise<void> {
+export async function runCheck(ctx: DeploymentContext, format: 'text' | 'json', selection: HostSelection = {}): Promise<void> {
   const rows: { host: string; container: string; state: string; health: string; drift: string }[] = [];
-  for (const svc of ctx.plan.services) {
-    for (const c of svc.containers) {
-      const host = ctx.hosts.get(c.host)!;
-      const found = await host.inspect(c.name);
-      const foreign = found && !isOurs(found.labels, ctx.deploymentId, false) ? (found.labels[LABEL.deployment] ?? 'none') : undefined;
-      const actual = foreign === undefined ? found : undefined;
-      const dir = join(ctx.plan.configRoot, c.name);
-      const action = decide(c, { container: actual, imageId: await host.imageId(c.spec.image), ...(await host.configState(dir)) });
-      let health = actual?.health ?? '-';
-      // Docker says "starting" until its first interval has passed; ask the healthcheck directly.
-      if (actual?.running && health === 'starting') {
-        health = (await host.exec(c.name, ['sh', '-c', c.spec.healthcheck.test])).code === 0 ? 'healthy' : 'starting';
-      }
-      rows.push({
-        host: c.host,
-        container: c.name,
-        state: foreign !== undefined ? `another deployment's (${foreign})` : actual ? (actual.running ? 'running' : `exited (${actual.exitCode})`) : 'missing',
-        health,
-        drift: foreign !== undefined ? '-' : action.kind === 'none' ? '-' : `${action.kind}: ${action.reasons.join('; ')}`,
+  const { limit } = selectedHosts(ctx, selection.limit);
+  const gate = new HostGate(selection.forks ?? DEFAULT_FORKS);
+  const containers = ctx.plan.services.flatMap((s) => s.containers).filter((c) => !limit || limit.has(c.host));
+  const checked = await Promise.all(
+    containers.map(async (c) => {
+      if (ctx.unreachable.has(c.host)) return { host: c.host, container: c.name, state: 'host unreachable', health: '-', drift: '-' };
+      return gate.run(c.host, async () => {
+        const host = ctx.hosts.get(c.host)!;
+        const found = await host.inspect(c.name);
+        const foreign = found && !isOurs(found.labels, ctx.deploymentId, false) ? (found.labels[LABEL.deployment] ?? 'none') : undefined;
+        const actual = foreign === undefined ? found : undefined;
+        const dir = join(ctx.plan.configRoot, c.name);
+        const action = decide(c, { container: actual, imageId: await host.imageId(c.spec.image), ...(await host.configState(dir)) });
+        let health = actual?.health ?? '-';
+        // Docker says "starting" until its first interval has passed; ask the healthcheck directly.
+        if (actual?.running && health === 'starting') {
+          health = (await host.exec(c.name, ['sh', '-c', c.spec.healthcheck.test])).code === 0 ? 'healthy' : 'starting';
+        }
+        return {
+          host: c.host,
+          container: c.name,
+          state: foreign !== undefined ? `another deployment's (${foreign})` : actual ? (actual.running ? 'running' : `exited (${actual.exitCode})`) : 'missing',
+          health,
+          // Rendered with an unreachable host's facts missing: its drift cannot be told.
+          drift: foreign !== undefined ? '-' : c.needsFactsOf?.length ? `unknown: needs facts of ${c.needsFactsOf.join(', ')}` : action.kind === 'none' ? '-' : `${action.kind}: ${action.reasons.join('; ')}`,
+        };
       });
-    }
-  }
+    }),
+  );
+  rows.push(...checked);
   const bad = rows.filter((r) => r.state !== 'running' || r.health !== 'healthy' || r.drift !== '-');
   const reporter = new DeployReporter(format, ctx.secrets);
   if (format === 'json') console.log(reporter.redact(JSON.stringify({ type: 'check', containers: rows, problems: bad.length })));
@@ -339,6 +429,10 @@ export async function runPs(ctx: DeploymentContext, format: 'text' | 'json'): Pr
   const rows: string[][] = [];
   const all: object[] = [];
   for (const [name, host] of ctx.hosts) {
+    if (ctx.unreachable.has(name)) {
+      console.error(`${name}: unreachable: ${ctx.unreachable.get(name)}`);
+      continue;
+    }
     for (const c of (await host.listContainers(LABEL.deployment, ctx.deploymentId)).sort((a, b) => a.name.localeCompare(b.name))) {
       const state = c.running ? 'running' : `exited (${c.exitCode})`;
       rows.push([name, c.name, c.labels[LABEL.service] ?? '-', c.labels[LABEL.kind] ?? '-', state, c.health ?? '-', c.labels[LABEL.image] ?? '-']);
@@ -357,6 +451,10 @@ export async function runLogs(ctx: DeploymentContext, service: string, tail: num
   const reporter = new DeployReporter('text', ctx.secrets);
   for (const c of containers) {
     const host = ctx.hosts.get(c.host)!;
+    if (ctx.unreachable.has(c.host)) {
+      console.log(`==> ${c.host}/${c.name}: host unreachable: ${ctx.unreachable.get(c.host)}`);
+      continue;
+    }
     if (!(await host.inspect(c.name))) {
       console.log(`==> ${c.host}/${c.name}: container does not exist`);
       continue;
@@ -366,32 +464,55 @@ export async function runLogs(ctx: DeploymentContext, service: string, tail: num
   }
 }
 
-export async function runStop(ctx: DeploymentContext, adopt: boolean): Promise<void> {
-  await assertOwnership({ plan: ctx.plan, hosts: ctx.hosts, deploymentId: ctx.deploymentId, adopt });
+/** stop and destroy: the selected hosts that answer; the others are said, and make the command fail at the end. */
+async function reachableSelection(ctx: DeploymentContext, adopt: boolean, selection: HostSelection): Promise<{ hosts: string[]; limit?: Set<string>; lost: string[] }> {
+  const { hosts, limit } = selectedHosts(ctx, selection.limit);
+  const unreachable = new Map(ctx.unreachable);
+  await assertOwnership({ plan: ctx.plan, hosts: ctx.hosts, deploymentId: ctx.deploymentId, adopt, limit, unreachable, forks: selection.forks });
+  const lost = hosts.filter((h) => unreachable.has(h));
+  for (const h of lost) console.error(`${h}: unreachable, left as it is: ${unreachable.get(h)}`);
+  return { hosts: hosts.filter((h) => !unreachable.has(h)), ...(limit ? { limit } : {}), lost };
+}
+
+function failIfLost(lost: string[], command: string): void {
+  if (lost.length) throw new EngineError(`${command} did not reach ${lost.join(', ')}`, `run it again once ${lost.length > 1 ? 'they answer' : 'it answers'} (--limit ${lost.join(',')})`);
+}
+
+export async function runStop(ctx: DeploymentContext, adopt: boolean, selection: HostSelection = {}): Promise<void> {
+  const { hosts, lost } = await reachableSelection(ctx, adopt, selection);
+  const gate = new HostGate(selection.forks ?? DEFAULT_FORKS);
   const held = lock(ctx, 'berth stop');
   try {
     for (const svc of [...ctx.plan.services].reverse()) {
       await Promise.all(
-        svc.containers.map(async (c) => {
-          await ctx.hosts.get(c.host)!.stop(c.name);
-          console.log(`${c.host}: stopped ${c.name}`);
-        }),
+        svc.containers
+          .filter((c) => hosts.includes(c.host))
+          .map((c) =>
+            gate.run(c.host, async () => {
+              await ctx.hosts.get(c.host)!.stop(c.name);
+              console.log(`${c.host}: stopped ${c.name}`);
+            }),
+          ),
       );
     }
   } finally {
     held.release();
   }
+  failIfLost(lost, 'stop');
 }
 
-export async function runDestroy(ctx: DeploymentContext, adopt: boolean): Promise<void> {
-  await assertOwnership({ plan: ctx.plan, hosts: ctx.hosts, deploymentId: ctx.deploymentId, adopt });
+export async function runDestroy(ctx: DeploymentContext, adopt: boolean, selection: HostSelection = {}): Promise<void> {
+  const { hosts, limit, lost } = await reachableSelection(ctx, adopt, selection);
+  const gate = new HostGate(selection.forks ?? DEFAULT_FORKS);
   const held = lock(ctx, 'berth destroy');
   try {
-    for (const [name, host] of ctx.hosts) await destroyHost(ctx, name, host, adopt);
-    forgetAppliedSecrets(ctx.deployment.configDir);
+    await Promise.all(hosts.map((name) => gate.run(name, () => destroyHost(ctx, name, ctx.hosts.get(name)!, adopt))));
+    // What the cloud was deployed with is forgotten only once the whole cloud is gone.
+    if (!limit && !lost.length) forgetAppliedSecrets(ctx.deployment.configDir);
   } finally {
     held.release();
   }
+  failIfLost(lost, 'destroy');
   console.log(
     [
       'destroyed. Kept:',

@@ -68,7 +68,7 @@ program
     runGenpwd(configDir);
     step('build');
     await runBuild(loadBuildConfig(configDir), [], opts.logDir, undefined);
-    const ctx = loadContext(configDir);
+    const ctx = await loadContext(configDir);
     for (const w of ctx.warnings) console.error(`warning: ${w}`);
     step('prechecks');
     await runPrechecks(ctx);

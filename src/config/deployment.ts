@@ -1,35 +1,42 @@
 // Everything `berth deploy` reads from the config directory, validated and resolved into one typed
 // value. Nothing after this point reads operator files (see DESIGN.md, "Data flows one way").
 import { existsSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from './errors.js';
 import { loadGlobals, type Globals } from './globals.js';
-import { interfaceAddress } from './init.js';
-import { hostsOf, hostVars, loadInventory, type Inventory, type InventoryOptions } from './inventory.js';
+import { hostVars, loadInventory, type Inventory, type InventoryOptions } from './inventory.js';
 import { loadPasswords } from './passwords.js';
 
 export interface DeploymentHost {
   name: string;
-  /** Where berth reaches the host, and for a local host the address its services bind to. */
+  /** Where berth reaches the host: ansible_host, else its inventory name. */
   address: string;
   connection: 'local' | 'ssh';
   user: string;
   port: number;
-  /** Neutron's VXLAN endpoint: the host's address on tunnel_interface (only resolved with Neutron on). */
+  /** The inventory line where the host first appears. */
+  line: number;
+  /** Its interfaces: globals.yml's, overridden by its own or its groups' inventory variables. */
+  interfaces: HostInterfaces;
+  /** tunnel_address from the inventory: Neutron's VXLAN endpoint instead of tunnel_interface's address. */
   tunnelAddress?: string;
 }
 
-/** Globals with the addresses that depend on the inventory filled in. */
-export type ResolvedGlobals = Omit<Globals, 'kolla_internal_vip_address' | 'kolla_external_vip_address'> & {
-  kolla_internal_vip_address: string;
-  kolla_external_vip_address: string;
-};
+export interface HostInterfaces {
+  network: string;
+  /** Its IPv4 address is the one the host's services bind to and are reached at. */
+  api: string;
+  /** Its IPv4 address is Neutron's VXLAN endpoint. */
+  tunnel: string;
+  /** The flat provider network's interface; unset: berth's veth pair. */
+  neutronExternal?: string;
+}
 
 export interface Deployment {
   configDir: string;
-  globals: ResolvedGlobals;
+  /** kolla_internal_vip_address may be null here: the plan resolves it from the first control host's facts. */
+  globals: Globals;
   inventory: Inventory;
   passwords: Record<string, string>;
   hosts: DeploymentHost[];
@@ -39,10 +46,10 @@ export interface LoadDeploymentOptions {
   requiredSecrets: readonly string[];
   /** Of those, the ones that must be Fernet keys. */
   fernetSecrets?: readonly string[];
-  /** Groups besides the top-level ones that may hold hosts directly (the catalog's per-service groups). */
+  /** Groups besides the top-level ones that may hold hosts directly. */
   knownGroups?: InventoryOptions['knownGroups'];
-  /** This machine's IPv4 address on an interface; replaceable so tests do not depend on the machine. */
-  localAddress?: (iface: string) => string;
+  /** The catalog's per-service groups and their default children. */
+  defaultGroups?: InventoryOptions['defaultGroups'];
 }
 
 export function loadDeployment(configDir: string, opts: LoadDeploymentOptions): { deployment: Deployment; warnings: string[] } {
@@ -54,19 +61,10 @@ export function loadDeployment(configDir: string, opts: LoadDeploymentOptions): 
       'run berth init to write an all-in-one inventory, or write a multinode one',
     );
   }
-  const inventory = loadInventory(inventoryPath, { knownGroups: opts.knownGroups });
+  const inventory = loadInventory(inventoryPath, { knownGroups: opts.knownGroups, defaultGroups: opts.defaultGroups });
   const passwords = loadPasswords(configDir, opts.requiredSecrets, opts.fernetSecrets);
   if (inventory.hosts.size === 0) throw new InputError(`${inventoryPath}: no hosts`, 'list at least one host under [control]');
 
-  // Only asked when needed (so a multinode deploy never depends on this machine's interfaces), each once.
-  const detected = new Map<string, string>();
-  const addressOn = (iface: string, hint?: string): string => {
-    if (!detected.has(iface)) detected.set(iface, opts.localAddress ? opts.localAddress(iface) : interfaceAddress(iface, undefined, hint));
-    return detected.get(iface)!;
-  };
-  const localAddress = (): string => addressOn(globals.api_interface);
-  const tunnelAddress = (iface: string): string =>
-    addressOn(iface, 'set tunnel_interface in globals.yml (the VXLAN endpoint interface), or tunnel_address for the host in the inventory');
   const hosts = [...inventory.hosts.values()].map((host): DeploymentHost => {
     const vars = hostVars(inventory, host.name);
     const where = `${inventoryPath}:${host.line}`;
@@ -74,48 +72,50 @@ export function loadDeployment(configDir: string, opts: LoadDeploymentOptions): 
     if (!['local', 'ssh', 'smart', 'paramiko'].includes(connection)) {
       throw new InputError(`${where}: host "${host.name}": ansible_connection=${connection} is not supported`, 'use local or ssh');
     }
-    const isLocal = connection === 'local';
     const port = Number(vars.ansible_port ?? 22);
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
       throw new InputError(`${where}: host "${host.name}": ansible_port must be a port number`);
     }
     return {
       name: host.name,
-      address: vars.ansible_host ?? (isLocal ? (globals.kolla_internal_vip_address ?? localAddress()) : host.name),
-      connection: isLocal ? 'local' : 'ssh',
+      address: vars.ansible_host ?? host.name,
+      connection: connection === 'local' ? 'local' : 'ssh',
       // Ansible's default: the user running the command.
       user: vars.ansible_user ?? vars.ansible_ssh_user ?? userInfo().username,
       port,
-      ...(globals.enable_neutron
-        ? { tunnelAddress: vars.tunnel_address ?? (isLocal ? tunnelAddress(globals.tunnel_interface) : (vars.ansible_host ?? host.name)) }
-        : {}),
+      line: host.line,
+      interfaces: hostInterfaces(globals, vars),
+      ...(vars.tunnel_address !== undefined ? { tunnelAddress: vars.tunnel_address } : {}),
     };
   });
+  assertDistinctAddresses(inventoryPath, hosts);
+  return { deployment: { configDir, globals, inventory, passwords, hosts }, warnings };
+}
 
-  let vip = globals.kolla_internal_vip_address;
-  if (vip === null) {
-    const first = hostsOf(inventory, 'control')[0];
-    if (first === undefined) {
+/**
+ * A host's interfaces: its inventory variables (own or its groups') over globals.yml. Where
+ * globals.yml leaves api_interface or tunnel_interface to follow network_interface, they follow
+ * the host's own network_interface.
+ */
+export function hostInterfaces(globals: Globals, vars: Record<string, string>): HostInterfaces {
+  const network = vars.network_interface ?? globals.network_interface;
+  const follow = (key: 'api_interface' | 'tunnel_interface'): string => vars[key] ?? (globals.follows_network_interface.includes(key) ? network : globals[key]);
+  const external = vars.neutron_external_interface ?? globals.neutron_external_interface;
+  return { network, api: follow('api_interface'), tunnel: follow('tunnel_interface'), ...(external !== undefined ? { neutronExternal: external } : {}) };
+}
+
+/** Two inventory entries reached at one address are one machine: its containers would be deployed twice over each other. */
+function assertDistinctAddresses(path: string, hosts: DeploymentHost[]): void {
+  const seen = new Map<string, DeploymentHost>();
+  for (const h of hosts) {
+    if (h.connection === 'local') continue;
+    const other = seen.get(h.address);
+    if (other) {
       throw new InputError(
-        `${inventoryPath}: no host in [control], and kolla_internal_vip_address is not set`,
-        'add a host under [control], or set kolla_internal_vip_address in globals.yml',
+        `${path}: hosts "${other.name}" (line ${other.line}) and "${h.name}" (line ${h.line}) have the same address ${h.address} (ansible_host, else the host name)`,
+        'give each host its own ansible_host; one machine is listed once, and in as many groups as it serves',
       );
     }
-    vip = hosts.find((h) => h.name === first)!.address;
-    if (isIP(vip) === 0) {
-      throw new InputError(
-        `${inventoryPath}: kolla_internal_vip_address is not set, and the first control host "${first}" has no IP address (ansible_host)`,
-        'set kolla_internal_vip_address in globals.yml, or ansible_host for that host',
-      );
-    }
+    seen.set(h.address, h);
   }
-
-  const deployment: Deployment = {
-    configDir,
-    globals: { ...globals, kolla_internal_vip_address: vip, kolla_external_vip_address: globals.kolla_external_vip_address ?? vip },
-    inventory,
-    passwords,
-    hosts,
-  };
-  return { deployment, warnings };
 }

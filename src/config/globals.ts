@@ -117,6 +117,11 @@ export type Globals = Omit<Parsed, 'api_interface' | 'tunnel_interface' | 'kolla
   api_interface: string;
   enable_openvswitch: boolean;
   tunnel_interface: string;
+  /**
+   * The interface settings that are unset or "{{ network_interface }}": for a host whose inventory
+   * variables set its own network_interface, they follow that one (as kolla-ansible's defaults do).
+   */
+  follows_network_interface: ('api_interface' | 'tunnel_interface')[];
   /** null when unset: the deployment resolves it from the first control host. */
   kolla_internal_vip_address: string | null;
   kolla_external_vip_address: string | null;
@@ -175,6 +180,9 @@ export function parseGlobals(file: YamlFile): { globals: Globals; warnings: stri
       );
     }
   }
+  const follows = (['api_interface', 'tunnel_interface'] as const).filter(
+    (key) => supported[key] === undefined || (typeof supported[key] === 'string' && /^\s*\{\{\s*network_interface\s*\}\}\s*$/.test(supported[key])),
+  );
   resolveReferences(file, supported);
   const p = validateYaml({ ...file, data: supported }, globalsSchema, supportedGlobals, hints);
   const ovsAgent = p.enable_neutron && p.neutron_plugin_agent === 'openvswitch';
@@ -197,6 +205,7 @@ export function parseGlobals(file: YamlFile): { globals: Globals; warnings: stri
       enable_openvswitch: p.enable_openvswitch ?? ovsAgent,
       api_interface: p.api_interface ?? p.network_interface,
       tunnel_interface: p.tunnel_interface ?? p.network_interface,
+      follows_network_interface: follows,
       kolla_internal_vip_address: p.kolla_internal_vip_address ?? null,
       kolla_external_vip_address: p.kolla_external_vip_address ?? null,
     },

@@ -20,8 +20,10 @@ export interface InventoryGroup {
   children: string[];
   /** From [name:vars]. */
   vars: Record<string, string>;
-  /** Line of the group's first section; 0 for a group that exists without one (all, ungrouped, top-level groups). */
+  /** Line of the group's first section; 0 for a group that exists without one (all, ungrouped, top-level groups, defaults). */
   line: number;
+  /** The inventory does not define it: its children are berth's default (kolla-ansible's multinode layout). */
+  isDefault?: true;
 }
 
 export interface Inventory {
@@ -33,10 +35,18 @@ export interface Inventory {
 export interface InventoryOptions {
   /** Group names that may hold hosts directly besides the top-level ones (e.g. per-service groups from the catalog). */
   knownGroups?: readonly string[];
+  /**
+   * Groups with the children they get when the inventory does not define them (the catalog's
+   * per-service groups: `nova-compute` → compute). They may hold hosts directly too.
+   */
+  defaultGroups?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** The groups berth places services on. They always exist, possibly empty, so `[mariadb:children]\nstorage` works in an inventory without [storage]. */
 export const topLevelGroups = ['control', 'network', 'compute', 'storage', 'monitoring', 'deployment', 'baremetal'] as const;
+
+/** Groups of kolla-ansible's multinode layout that are no service's, with their default children. */
+export const layoutGroups: Readonly<Record<string, readonly string[]>> = { loadbalancer: ['network'] };
 
 export function loadInventory(path: string, opts: InventoryOptions = {}): Inventory {
   return parseInventory(path, readOperatorFile(path, 'the inventory'), opts);
@@ -55,6 +65,13 @@ const checkedVars: Record<string, { valid: (v: string) => boolean; what: string;
   ansible_ssh_user: { valid: (v) => patterns.userName.test(v), what: 'must be a user name', hint: 'user names are up to 32 letters, digits, _, . and -, not starting with a digit, . or -' },
   ansible_connection: { valid: (v) => patterns.connection.test(v), what: 'must be a connection plugin name', hint: 'berth supports ansible_connection=local or ansible_connection=ssh' },
   ansible_become: { valid: (v) => patterns.booleanWord.test(v), what: 'must be yes or no', hint: 'write yes/no or true/false' },
+  // Per-host (or [group:vars]) interfaces, overriding globals.yml for those hosts.
+  ...Object.fromEntries(
+    ['network_interface', 'api_interface', 'tunnel_interface', 'neutron_external_interface', 'dns_interface'].map((key) => [
+      key,
+      { valid: (v: string) => patterns.interfaceName.test(v), what: 'must be a network interface name', hint: 'write the name as `ip link` shows it on that host, e.g. eth1' },
+    ]),
+  ),
   ansible_ssh_private_key_file: {
     valid: (v) => v.length <= limits.pathChars && patterns.path.test(v),
     what: 'must be a file path',
@@ -210,12 +227,17 @@ export function parseInventory(path: string, text: string, opts: InventoryOption
     }
   }
 
-  validate(inv, src, new Set([...topLevelGroups, ...(opts.knownGroups ?? [])]), fail);
+  // Groups the file does not define get berth's default children, before :vars attach and cycles are looked for.
+  const defaults = { ...layoutGroups, ...(opts.defaultGroups ?? {}) };
+  for (const [name, children] of Object.entries(defaults)) {
+    if (!inv.groups.has(name)) inv.groups.set(name, { ...emptyGroup(name, 0), children: [...children], isDefault: true });
+  }
+  validate(inv, src, new Set([...topLevelGroups, ...(opts.knownGroups ?? []), ...Object.keys(defaults)]), fail);
   return inv;
 }
 
 function validate(inv: Inventory, src: Sources, known: Set<string>, fail: Fail): void {
-  const defined = [...inv.groups.keys()];
+  const defined = [...inv.groups.keys()].filter((g) => !inv.groups.get(g)!.isDefault);
 
   // A :children entry must name a group that exists, or the hosts meant for it are silently lost.
   for (const [parent, lines] of src.childLines) {
@@ -259,15 +281,23 @@ function validate(inv: Inventory, src: Sources, known: Set<string>, fail: Fail):
   }
 
   // Depth-first with a path stack: the edge that reaches a group already on the stack closes a cycle.
+  // With berth's default groups in it, the cycle is reported at an edge the file wrote.
   const state = new Map<string, 'visiting' | 'done'>();
   const visit = (name: string, stack: string[]): void => {
     if (state.get(name) === 'done') return;
     state.set(name, 'visiting');
     for (const child of inv.groups.get(name)!.children) {
       if (state.get(child) === 'visiting') {
-        const cycle = [...stack.slice(stack.indexOf(child)), name, child].join(' → ');
-        const line = src.childLines.get(name)!.get(child)!;
-        fail(line, `[${name}:children] makes a cycle: ${cycle}`, 'a group cannot contain itself; remove one of these entries');
+        const path = [...stack.slice(stack.indexOf(child)), name, child];
+        const edges = path.slice(0, -1).map((parent, i) => ({ parent, child: path[i + 1]!, line: src.childLines.get(parent)?.get(path[i + 1]!) }));
+        // The edge that closes the cycle if the file wrote it, else the nearest one it wrote.
+        const written = [...edges].reverse().find((e) => e.line !== undefined) ?? edges[0]!;
+        const implied = edges.filter((e) => e.line === undefined).map((e) => `[${e.parent}:children] ${e.child}`);
+        fail(
+          written.line ?? 0,
+          `[${written.parent}:children] makes a cycle: ${path.join(' → ')}${implied.length ? ` (berth's default ${implied.join(', ')}, since the inventory does not define ${implied.length > 1 ? 'those groups' : 'that group'})` : ''}`,
+          'a group cannot contain itself; remove one of these entries, or define the default group yourself',
+        );
       }
       visit(child, [...stack, name]);
     }
@@ -385,6 +415,30 @@ export function hostsOf(inv: Inventory, group: string): string[] {
     }
   }
   return [...new Set(order.flatMap((g) => g.hosts))];
+}
+
+/**
+ * Ansible's --limit pattern: host or group names separated by commas or colons; `all` (or `*`)
+ * for every host; a leading `!` excludes a host or group. Returns the hosts it selects.
+ */
+export function resolveLimit(inv: Inventory, pattern: string): Set<string> {
+  const words = pattern.split(/[,:]/).map((w) => w.trim()).filter((w) => w !== '');
+  if (!words.length) throw new InputError('--limit is empty', 'write host or group names of the inventory, separated by commas, e.g. --limit compute,ctl01');
+  const names = [...inv.hosts.keys(), ...inv.groups.keys()];
+  const expand = (word: string): string[] => {
+    if (word === 'all' || word === '*') return [...inv.hosts.keys()];
+    if (inv.groups.has(word)) return hostsOf(inv, word);
+    if (inv.hosts.has(word)) return [word];
+    const suggestion = didYouMean(word, names);
+    throw new InputError(
+      `--limit: "${shown(word)}" is neither a host nor a group of ${inv.path}${suggestion ? `; did you mean "${suggestion}"?` : ''}`,
+      'write host or group names of the inventory, separated by commas or colons (a leading ! excludes one)',
+    );
+  };
+  const included = words.filter((w) => !w.startsWith('!'));
+  const selected = new Set((included.length ? included : ['all']).flatMap(expand));
+  for (const w of words.filter((x) => x.startsWith('!'))) for (const h of expand(w.slice(1))) selected.delete(h);
+  return selected;
 }
 
 /** The groups a host belongs to, directly or through :children (without `all`). */

@@ -1,18 +1,20 @@
 // Everything a deploy-side command needs, loaded once: the validated deployment, its identity, the
-// plan, the secrets that will rotate, and a connection to each host. Bad input stops here, before
-// any host is touched. Below the CLI, so tools that work against the cloud (init-runonce, tempest)
-// use it without depending on the command line.
-import { hostname } from 'node:os';
-import { catalog, catalogSecrets } from '../catalog/index.js';
+// facts of every host (hostname, interface addresses), the plan, the secrets that will rotate, and
+// a connection to each host. Bad input stops here, before any host is changed. Below the CLI, so
+// tools that work against the cloud (init-runonce, tempest) use it without depending on the command line.
+import pLimit from 'p-limit';
+import { catalog, catalogGroups, catalogSecrets } from '../catalog/index.js';
 import { loadBuildConfig, type BuildConfig } from '../config/build-config.js';
-import { loadDeployment, type Deployment } from '../config/deployment.js';
+import { loadDeployment, type Deployment, type DeploymentHost } from '../config/deployment.js';
 import { InputError } from '../config/errors.js';
+import { hostsOf, type Inventory } from '../config/inventory.js';
 import { EngineError } from '../engine/docker.js';
-import type { Host } from '../engine/host.js';
+import { isUnreachable, type Host } from '../engine/host.js';
 import { LocalHost } from '../engine/local-host.js';
 import { readOverrideFiles } from '../config/overrides.js';
+import { wantedInterfaces } from '../plan/addresses.js';
 import { EXTERNAL_VETH, plan } from '../plan/plan.js';
-import { LABEL, type Plan, type SecretRotation } from '../plan/types.js';
+import { LABEL, type HostFacts, type Plan, type SecretRotation } from '../plan/types.js';
 import { changedSecrets } from './applied-secrets.js';
 import { deploymentIdPath, readDeploymentId } from './identity.js';
 
@@ -24,6 +26,8 @@ export interface DeploymentContext {
   build: BuildConfig;
   plan: Plan;
   hosts: Map<string, Host>;
+  /** Hosts that could not be reached while their facts were read, with the reason. */
+  unreachable: Map<string, string>;
   /** Values that must never be printed. */
   secrets: string[];
   /** Secrets whose value differs from the one last deployed, and how each reaches the cloud. */
@@ -32,15 +36,32 @@ export interface DeploymentContext {
   toolLabels: Record<string, string>;
 }
 
-/** The per-service inventory groups a kolla-ansible inventory may hold hosts in directly. */
-const serviceGroups = catalog.map((s) => s.name);
+export interface LoadContextOptions {
+  /** Hosts worked on at once (Ansible's forks); here, for reading their facts. */
+  forks?: number;
+  /** How a host of the inventory is reached (replaceable for tests). */
+  connect?: (host: DeploymentHost) => Host;
+}
 
-export function loadContext(configDir: string): DeploymentContext {
+export const DEFAULT_FORKS = 10;
+
+/** A Host for each inventory host: the Docker socket for ansible_connection=local. */
+export function connectHost(h: DeploymentHost): Host {
+  if (h.connection !== 'local') {
+    throw new EngineError(
+      `host ${h.name} is reached over SSH, which this version of berth cannot do yet`,
+      'deploy to this machine: ansible_connection=local in the inventory',
+    );
+  }
+  return new LocalHost(h.name);
+}
+
+export async function loadContext(configDir: string, opts: LoadContextOptions = {}): Promise<DeploymentContext> {
   const secretDefs = catalogSecrets();
   const { deployment, warnings } = loadDeployment(configDir, {
     requiredSecrets: secretDefs.map((s) => s.name),
     fernetSecrets: secretDefs.filter((s) => s.kind === 'fernet').map((s) => s.name),
-    knownGroups: serviceGroups,
+    defaultGroups: catalogGroups(),
   });
   const deploymentId = readDeploymentId(configDir);
   if (deploymentId === undefined) {
@@ -50,9 +71,10 @@ export function loadContext(configDir: string): DeploymentContext {
     );
   }
   const g = deployment.globals;
-  if (g.enable_neutron && g.neutron_external_interface === undefined) {
+  const withoutExternal = deployment.hosts.filter((h) => h.interfaces.neutronExternal === undefined).map((h) => h.name);
+  if (g.enable_neutron && withoutExternal.length) {
     warnings.push(
-      `neutron_external_interface is not set: berth creates a veth pair ${EXTERNAL_VETH}/${EXTERNAL_VETH}-host on each network host ` +
+      `neutron_external_interface is not set${deployment.hosts.length > 1 ? ` for ${withoutExternal.join(', ')}` : ''}: berth creates a veth pair ${EXTERNAL_VETH}/${EXTERNAL_VETH}-host on each network host ` +
         'for the flat provider network physnet1 (its traffic stays on that host); set it to a spare interface to reach a real network',
     );
   }
@@ -62,18 +84,10 @@ export function loadContext(configDir: string): DeploymentContext {
     .map((s): SecretRotation => ({ key: s.name, how: s.rotation ?? 'the services using it restart', ...(s.cannotRotate ? { refused: s.cannotRotate } : {}) }));
 
   const build = loadBuildConfig(configDir);
-  const hostnames: Record<string, string> = {};
-  for (const h of deployment.hosts) {
-    if (h.connection !== 'local') {
-      throw new EngineError(
-        `host ${h.name} is reached over SSH, which this version of berth cannot do yet`,
-        'deploy to this machine: ansible_connection=local in the inventory',
-      );
-    }
-    hostnames[h.name] = hostname();
-  }
-  const desired = plan({ deployment, overrides: readOverrideFiles(configDir), images: build, hostnames }, catalog);
-  const hosts = new Map<string, Host>(deployment.hosts.map((h) => [h.name, new LocalHost(h.name)]));
+  const connect = opts.connect ?? connectHost;
+  const hosts = new Map<string, Host>(deployment.hosts.map((h) => [h.name, connect(h)]));
+  const { facts, unreachable } = await gatherFacts(hosts, wantedInterfaces(deployment), opts.forks ?? DEFAULT_FORKS);
+  const desired = plan({ deployment, overrides: readOverrideFiles(configDir), images: build, facts }, catalog);
   return {
     deployment,
     deploymentId,
@@ -81,10 +95,39 @@ export function loadContext(configDir: string): DeploymentContext {
     build,
     plan: desired,
     hosts,
+    unreachable,
     secrets: Object.values(deployment.passwords),
     rotations,
     toolLabels: { [LABEL.deployment]: deploymentId, [LABEL.kind]: 'tool' },
   };
+}
+
+/**
+ * Each host's facts, at most `forks` hosts at a time. The engine's ping comes first: a host that
+ * does not answer is unreachable (kept with its reason, the others go on); any other failure stops.
+ */
+export async function gatherFacts(
+  hosts: ReadonlyMap<string, Host>,
+  wanted: Readonly<Record<string, string[]>>,
+  forks: number,
+): Promise<{ facts: Record<string, HostFacts>; unreachable: Map<string, string> }> {
+  const limit = pLimit(forks);
+  const facts: Record<string, HostFacts> = {};
+  const unreachable = new Map<string, string>();
+  await Promise.all(
+    [...hosts].map(([name, host]) =>
+      limit(async () => {
+        try {
+          await host.ping();
+          facts[name] = await host.facts(wanted[name] ?? []);
+        } catch (err) {
+          if (!isUnreachable(err)) throw err;
+          unreachable.set(name, (err as Error).message);
+        }
+      }),
+    ),
+  );
+  return { facts, unreachable };
 }
 
 /** A deploy with a secret berth cannot rotate stops here, before any change (exit 2). */
@@ -98,7 +141,24 @@ export function assertRotatable(ctx: DeploymentContext): void {
   );
 }
 
-/** The host that tools acting on the cloud (toolbox, tempest) run on: the first host of the inventory. */
-export function toolHost(ctx: DeploymentContext): Host {
-  return [...ctx.hosts.values()][0]!;
+/**
+ * Where tools acting on the cloud (init-runonce, tempest) run: the first host of [deployment], as
+ * in kolla-ansible's inventories (`localhost ansible_connection=local`; berth init writes it).
+ */
+export function toolHostName(inv: Inventory): string {
+  const name = hostsOf(inv, 'deployment')[0];
+  if (name === undefined) {
+    throw new InputError(
+      `${inv.path}: no host in [deployment], where berth runs the tools that act on the cloud (init-runonce, tempest)`,
+      'add the machine berth runs on, as kolla-ansible inventories do: [deployment] then "localhost ansible_connection=local" (berth init writes it)',
+    );
+  }
+  return name;
+}
+
+export function toolHost(ctx: Pick<DeploymentContext, 'deployment' | 'hosts' | 'unreachable'>): Host {
+  const name = toolHostName(ctx.deployment.inventory);
+  const reason = ctx.unreachable.get(name);
+  if (reason !== undefined) throw new EngineError(`the deployment host ${name} is unreachable: ${reason}`, 'make it reachable, or name another host under [deployment]');
+  return ctx.hosts.get(name)!;
 }

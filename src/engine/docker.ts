@@ -15,6 +15,8 @@ export class EngineError extends Error {
   constructor(
     message: string,
     readonly hint?: string,
+    /** The host cannot be reached at all (no connection, engine not answering): reconcile skips it and goes on with the others. */
+    readonly unreachable = false,
   ) {
     super(message);
   }
@@ -77,6 +79,7 @@ export class Engine {
       throw new EngineError(
         `Docker Engine does not answer on its socket: ${(err as Error).message}`,
         'install and start it (scripts/host-setup.sh does both), or set BERTH_DOCKER_SOCKET',
+        true,
       );
     }
   }

@@ -1,8 +1,26 @@
 // A deploy target: its Docker Engine and its files. Reconcile, plan and the CLI see only this
 // interface; LocalHost (the Docker socket and this machine's files) implements it, and a remote
 // host (SSH, the Docker API tunnelled through it) will implement it the same way.
-import type { ContainerSpec } from '../plan/types.js';
+import type { ContainerSpec, HostFacts } from '../plan/types.js';
+import { EngineError } from './docker.js';
 import type { ModuleFacts } from './kernel-modules.js';
+
+/**
+ * A host berth cannot reach at all: the connection failed, or its engine does not answer. A Host
+ * throws it (or any EngineError with `unreachable` set) from its first call; deploy then reports
+ * the host as unreachable and goes on with the others.
+ */
+export class UnreachableError extends EngineError {
+  constructor(message: string, hint?: string) {
+    super(message, hint, true);
+  }
+}
+
+export function isUnreachable(err: unknown): boolean {
+  return err instanceof EngineError && err.unreachable;
+}
+
+export type { HostFacts };
 
 export interface ActualContainer {
   id: string;
@@ -51,8 +69,11 @@ export interface Host {
   /** What the host's kernel says about a module (loaded, built in, loadable), for prechecks. */
   kernelModule(module: string): Promise<ModuleFacts>;
 
-  /** The engine's version; throws an EngineError saying how to fix it when it does not answer. */
+  /** The engine's version; throws an EngineError saying how to fix it when it does not answer (`unreachable` set). */
   ping(): Promise<string>;
+
+  /** Hostname and the IPv4 addresses of the named interfaces (a missing one is undefined, not an error). */
+  facts(interfaces: readonly string[]): Promise<HostFacts>;
 
   /** Every container on the host, as the engine's list gives it (one call): for ownership checks. */
   listAll(): Promise<ContainerSummary[]>;

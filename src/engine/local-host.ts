@@ -1,11 +1,12 @@
 // The local host: this machine's Docker socket and files.
 import { mkdir, readdir, readFile, rm, writeFile, chmod, rename, stat } from 'node:fs/promises';
+import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { PassThrough } from 'node:stream';
 import type { ContainerSpec } from '../plan/types.js';
 import { Engine, EngineError } from './docker.js';
-import type { ActualContainer, ActualVolume, ContainerSummary, Host, ToolRun } from './host.js';
+import type { ActualContainer, ActualVolume, ContainerSummary, Host, HostFacts, ToolRun } from './host.js';
 import { readModuleFacts, type ModuleFacts } from './kernel-modules.js';
 
 /** berth's own bookkeeping in a config directory (what was applied live to the running container). */
@@ -28,6 +29,20 @@ export class LocalHost implements Host {
 
   ping(): Promise<string> {
     return this.engine.ping();
+  }
+
+  facts(interfaces: readonly string[]): Promise<HostFacts> {
+    const all = networkInterfaces();
+    // A non-loopback IPv4 address first; loopback only when that is all the interface has (tests bind there).
+    const ipv4 = (name: string): string | undefined => {
+      const v4 = (all[name] ?? []).filter((i) => i.family === 'IPv4');
+      return (v4.find((i) => !i.internal) ?? v4[0])?.address;
+    };
+    return Promise.resolve({
+      hostname: hostname(),
+      addresses: Object.fromEntries(interfaces.map((i) => [i, ipv4(i)])),
+      interfaces: Object.keys(all),
+    });
   }
 
   kernelModule(module: string): Promise<ModuleFacts> {

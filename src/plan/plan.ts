@@ -7,10 +7,12 @@ import type { ServiceDef, ContainerDef, JobDef } from '../catalog/types.js';
 import { dependencyOrder } from '../catalog/index.js';
 import { imageRef, type BuildConfig } from '../config/build-config.js';
 import type { Deployment } from '../config/deployment.js';
-import { hostsOf } from '../config/inventory.js';
+import { InputError } from '../config/errors.js';
+import { hostsOf, type Inventory } from '../config/inventory.js';
 import { mergeIni, overrideLayerPaths, type IniLayer } from '../config/overrides.js';
+import { addressing, unknownHostsIn, type Addressing } from './addresses.js';
 import { renderInline, renderTemplate } from './templates.js';
-import type { ContainerSpec, DesiredContainer, DesiredJob, Plan, ServicePlan } from './types.js';
+import type { ContainerSpec, DesiredContainer, DesiredJob, HostFacts, Plan, ServicePlan } from './types.js';
 
 export interface PlanInput {
   deployment: Deployment;
@@ -18,8 +20,11 @@ export interface PlanInput {
   overrides: Record<string, string>;
   /** How images are named: the same settings the build used. */
   images: ImageNaming;
-  /** Facts read off the hosts (their hostname), gathered before planning. */
-  hostnames: Record<string, string>;
+  /**
+   * Facts read off the hosts before planning (hostname, interface addresses). A host without
+   * facts (unreachable) is still planned; what needs its facts is marked `needsFactsOf`.
+   */
+  facts: Readonly<Record<string, HostFacts>>;
 }
 
 type ImageNaming = Pick<BuildConfig, 'registry' | 'namespace' | 'tag'>;
@@ -32,21 +37,14 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
   const { deployment } = input;
   const g = deployment.globals;
   const enabled = catalog.filter((s) => (g as unknown as Record<string, unknown>)[s.enableKey] === true);
-  const addressOf = new Map(deployment.hosts.map((h) => [h.name, h.address]));
-  const hostsFor = (svc: ServiceDef, container?: ContainerDef): string[] => {
-    // A container may run on another group than its service (nova-compute on compute hosts).
-    if (container?.group !== undefined) {
-      return [...new Set([container.group].flat().flatMap((grp) => hostsOf(deployment.inventory, grp)))];
-    }
-    // kolla-ansible inventories may narrow a service with its own group ([keystone:children]).
-    const group = deployment.inventory.groups.has(svc.name) ? svc.name : svc.group;
-    return hostsOf(deployment.inventory, group);
-  };
-  const hostnameOf = (host: string): string => input.hostnames[host] ?? host;
+  const at = addressing(deployment, input.facts);
+  // A container runs on its own group (nova_compute on nova-compute) or its service's; each is one
+  // of the inventory's groups, or berth's default for it (the catalog's `groups`).
+  const hostsFor = (svc: ServiceDef, container?: ContainerDef): string[] => hostsOf(deployment.inventory, container?.group ?? svc.group);
   const firstAddress = (name: string): string => {
     const svc = catalog.find((s) => s.name === name);
     const host = svc ? hostsFor(svc)[0] : undefined;
-    return host ? addressOf.get(host)! : g.kolla_internal_vip_address;
+    return host ? at.api(host) : at.vip;
   };
 
   const memcached = catalog.find((s) => s.name === 'memcached');
@@ -56,7 +54,7 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
     /** The OpenStack release: templates branch on `release.at_least('2025.1')`, never on names. */
     release: releaseContext(releaseNamed(g.openstack_release)),
     passwords: deployment.passwords,
-    internal_address: g.kolla_internal_vip_address,
+    internal_address: at.vip,
     database_address: firstAddress('mariadb'),
     keystone_address: keystoneAddress,
     identity_url: `http://${keystoneAddress}:${g.keystone_public_port}`,
@@ -65,24 +63,29 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
     service_address: Object.fromEntries(catalog.map((s) => [s.name, firstAddress(s.name)])),
     /** Hostnames of each inventory group's hosts (the names services register under, e.g. compute hosts). */
     group_hostnames: Object.fromEntries(
-      [...deployment.inventory.groups.keys()].map((grp) => [grp, hostsOf(deployment.inventory, grp).map(hostnameOf)]),
+      [...deployment.inventory.groups.keys()].map((grp) => [grp, hostsOf(deployment.inventory, grp).map((h) => at.hostname(h))]),
     ),
-    memcached_servers: (memcached ? hostsFor(memcached) : []).map((h) => `${addressOf.get(h)}:${g.memcached_port}`),
-    /** The flat provider network's interface; berth's own veth pair when the operator names none. */
-    neutron_external_interface: g.neutron_external_interface ?? EXTERNAL_VETH,
-    neutron_external_veth: g.neutron_external_interface === undefined,
+    memcached_servers: (memcached ? hostsFor(memcached) : []).map((h) => `${at.api(h)}:${g.memcached_port}`),
     rabbitmq_users: enabled
       .filter((s) => s.rabbitmqUser)
       .map((s) => rabbitmqUser(s.rabbitmqUser!.user, deployment.passwords[s.rabbitmqUser!.passwordKey]!)),
   };
 
-  const hostContext = (host: string): object => ({
-    ...shared,
-    host,
-    hostname: hostnameOf(host),
-    api_address: addressOf.get(host)!,
-    tunnel_address: deployment.hosts.find((h) => h.name === host)!.tunnelAddress ?? addressOf.get(host)!,
-  });
+  const byName = new Map(deployment.hosts.map((h) => [h.name, h]));
+  // Each host's own: its addresses, its name, its interfaces (inventory variables over globals.yml).
+  const hostContext = (host: string): object => {
+    const external = byName.get(host)!.interfaces.neutronExternal;
+    return {
+      ...shared,
+      host,
+      hostname: at.hostname(host),
+      api_address: at.api(host),
+      tunnel_address: at.tunnel(host),
+      /** The flat provider network's interface; berth's own veth pair when the operator names none. */
+      neutron_external_interface: external ?? EXTERNAL_VETH,
+      neutron_external_veth: external === undefined,
+    };
+  };
 
   const services: ServicePlan[] = [];
   for (const svc of dependencyOrder(enabled)) {
@@ -90,7 +93,9 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
     const containers: DesiredContainer[] = [];
     const jobs: DesiredJob[] = [];
     for (const template of svc.containers.filter((c) => matches(c.when, g))) {
-      for (const host of hostsFor(svc, template)) {
+      const placed = hostsFor(svc, template);
+      if (!placed.length) throw emptyGroup(deployment, svc, template, template.group ?? svc.group);
+      for (const host of placed) {
         const context = hostContext(host);
         const def = resolveStrings(template, context);
         const files = renderFiles(svc, def, host, context, input.overrides);
@@ -106,8 +111,9 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
           configHash: hashOf(files),
           ...(live ? { liveFiles: live } : {}),
           ...(def.after ? { after: def.after } : {}),
-          address: addressOf.get(host)!,
+          address: at.api(host),
           ports: (def.ports ?? []).map(Number),
+          ...needsFacts(at, spec, files),
         });
       }
     }
@@ -130,6 +136,7 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
         teardown.push(hostJob(svc, 'teardown', host, context, deployment, input.images));
       }
     }
+    for (const job of [...jobs, ...teardown]) Object.assign(job, needsFacts(at, job.spec, job.files));
     if (containers.length || jobs.length) services.push({ service: svc.name, dependsOn: svc.dependsOn, containers, jobs, teardown });
   }
   // Host setup of services that are off: undone where they would run (they may have run before).
@@ -137,7 +144,11 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
     .filter((svc) => svc.hostSetup && !enabled.includes(svc))
     .flatMap((svc) => {
       const hosts = new Set(svc.containers.filter((c) => svc.hostSetup!.containers.includes(c.name)).flatMap((c) => hostsFor(svc, c)));
-      return [...hosts].map((host) => hostJob(svc, 'teardown', host, hostContext(host), deployment, input.images));
+      return [...hosts].map((host) => {
+        const job = hostJob(svc, 'teardown', host, hostContext(host), deployment, input.images);
+        // A service that is off needs no address: only unreachable hosts are marked, nothing is refused.
+        return Object.assign(job, needsFacts(undefined, job.spec, job.files));
+      });
     });
   const volumes: Record<string, string[]> = {};
   for (const s of services) {
@@ -148,11 +159,45 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
   return {
     services,
     hosts: deployment.hosts.map((h) => h.name),
+    hostnames: Object.fromEntries(Object.entries(input.facts).map(([h, f]) => [h, f.hostname])),
     configRoot: g.node_config_directory,
     identityUrl: shared.identity_url,
     retiredTeardown,
     volumes,
   };
+}
+
+/** Hosts whose unknown facts (they were unreachable) went into a rendered spec or file. */
+function needsFacts(at: Addressing | undefined, spec: ContainerSpec, files: Record<string, string>): { needsFactsOf?: string[] } {
+  const rendered = canonicalJson({ spec, files });
+  at?.check(rendered);
+  const hosts = unknownHostsIn(rendered);
+  return hosts.length ? { needsFactsOf: hosts } : {};
+}
+
+/** An enabled service's container whose group has no host: exit 2, saying which group to fill. */
+function emptyGroup(d: Deployment, svc: ServiceDef, container: ContainerDef, group: string): InputError {
+  const sources = leafGroups(d.inventory, group);
+  const via = sources.length && sources.join() !== group ? ` (it takes its hosts from ${sources.map((s) => `[${s}]`).join(', ')})` : '';
+  return new InputError(
+    `${d.inventory.path}: group "${group}" has no host${via}, but ${svc.name} (${svc.enableKey} in globals.yml) runs ${container.name} there`,
+    `add a host under [${sources[0] ?? group}] in ${d.inventory.path}, or set ${svc.enableKey}: "no" in globals.yml`,
+  );
+}
+
+/** The groups at the bottom of a group's :children tree: where its hosts would be listed. */
+function leafGroups(inv: Inventory, group: string): string[] {
+  const leaves: string[] = [];
+  const seen = new Set<string>();
+  const walk = (name: string): void => {
+    if (seen.has(name)) return;
+    seen.add(name);
+    const g = inv.groups.get(name);
+    if (!g || !g.children.length) leaves.push(name);
+    else g.children.forEach(walk);
+  };
+  walk(group);
+  return leaves;
 }
 
 /** The named volumes a container mounts (`name:/path`), not host paths. */

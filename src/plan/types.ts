@@ -1,5 +1,15 @@
 // The desired state: what the plan computes and reconcile converges hosts to. Plain data.
 
+/** What planning needs to know about a host, read off it before planning (kolla-ansible's facts). */
+export interface HostFacts {
+  /** The host's own name (nova and neutron register under it, RabbitMQ's node name uses it). */
+  hostname: string;
+  /** IPv4 address of each interface asked for; undefined when it has none or does not exist. */
+  addresses: Record<string, string | undefined>;
+  /** Every interface the host has, for errors that say what there is instead. */
+  interfaces: string[];
+}
+
 export interface ContainerSpec {
   image: string;
   environment: Record<string, string>;
@@ -32,6 +42,8 @@ export interface DesiredContainer {
   /** Address and TCP ports it listens on, for prechecks. */
   address: string;
   ports: number[];
+  /** Hosts whose facts its configuration needs but the plan did not have (unreachable): it cannot be rendered truly. */
+  needsFactsOf?: string[];
 }
 
 export interface DesiredJob {
@@ -45,6 +57,8 @@ export interface DesiredJob {
   inputsHash: string;
   /** It also runs when one of these containers on its host is missing or not running (host setup). */
   whileDown?: string[];
+  /** As for containers: hosts whose missing facts its files or spec would need. */
+  needsFactsOf?: string[];
 }
 
 export interface ServicePlan {
@@ -69,6 +83,8 @@ export interface Plan {
   services: ServicePlan[];
   /** Every host of the deployment, whether or not something runs on it (disabled services are removed). */
   hosts: string[];
+  /** Each host's hostname, from its facts (hosts without facts, being unreachable, are absent). */
+  hostnames: Record<string, string>;
   configRoot: string;
   /** Keystone's public URL, for clouds.yaml and Tempest. */
   identityUrl: string;

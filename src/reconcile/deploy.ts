@@ -2,14 +2,17 @@
 // change, when a host holds another deployment's objects. Then services go in dependency order
 // (independent ones at the same time), each: its 'before' jobs, its containers on all its hosts, a
 // wait for health, its 'after' jobs. Everything it does is derived from the plan and what the hosts
-// report, so a deploy killed at any point is finished by running deploy again.
+// report, so a deploy killed at any point is finished by running deploy again. It works on the
+// hosts --limit selects, at most --forks of them at once; an unreachable host is reported and
+// skipped, with what cannot be done without it, while the others go on.
 import { posix } from 'node:path';
 import { InputError } from '../config/errors.js';
-import type { ActualContainer, ActualVolume, Host } from '../engine/host.js';
+import { isUnreachable, type ActualContainer, type ActualVolume, type Host } from '../engine/host.js';
 import { canonicalJson, namedVolumes } from '../plan/plan.js';
 import { LABEL, type DesiredContainer, type DesiredJob, type Plan, type ServicePlan } from '../plan/types.js';
 import { appliedMarker, decide, type ContainerAction } from './diff.js';
 import { describeConflicts, isOurs, ownershipConflicts } from './ownership.js';
+import { HostGate, inLimit, skipReason, type Scope } from './scope.js';
 
 export type StepStatus = 'ok' | 'changed' | 'failed' | 'skipped';
 
@@ -26,7 +29,10 @@ export interface StepResult {
 
 export type DeployEvent =
   | { type: 'step-start'; host: string; target: string; action: string; reasons: string[] }
-  | { type: 'step-end'; result: StepResult };
+  | { type: 'step-end'; result: StepResult }
+  | { type: 'host-unreachable'; host: string; reason: string };
+
+export const DEFAULT_FORKS = 10;
 
 export interface DeployOptions {
   plan: Plan;
@@ -39,7 +45,28 @@ export interface DeployOptions {
   onEvent?: (ev: DeployEvent) => void;
   healthTimeoutMs?: number;
   jobTimeoutMs?: number;
+  /** Hosts to act on (--limit); undefined: every host. */
+  limit?: ReadonlySet<string>;
+  /** Hosts known to be unreachable, with why. Hosts found unreachable during the run are added to it. */
+  unreachable?: Map<string, string>;
+  /** At most this many hosts worked on at once (default 10, as Ansible's forks). */
+  forks?: number;
 }
+
+/** What every step needs besides its own data: the options, the scope, the gate, and how results are reported. */
+interface Run {
+  opts: DeployOptions;
+  scope: Scope;
+  gate: HostGate;
+  views: Map<string, HostView>;
+  emitEnd: (r: StepResult) => StepResult;
+  /** Results that are skips because of unreachable hosts (not failures of the service itself). */
+  unreachableSkips: Set<StepResult>;
+  /** Records a host found unreachable during the run (once). */
+  lost: (host: string, err: unknown) => void;
+}
+
+type ServiceOutcome = { ok: true } | { ok: false; why: string };
 
 interface HostView {
   /** This deployment's containers and jobs (with --adopt, every berth container on the host). */
@@ -51,29 +78,40 @@ interface HostView {
 export async function deploy(opts: DeployOptions): Promise<StepResult[]> {
   const results: StepResult[] = [];
   const { plan } = opts;
+  const scope: Scope = { limit: opts.limit, unreachable: opts.unreachable ?? new Map<string, string>() };
   const emitEnd = (r: StepResult): StepResult => {
     results.push(r);
     opts.onEvent?.({ type: 'step-end', result: r });
     return r;
   };
-
-  const views = await readHosts(opts);
-  if (!opts.dryRun) await ensureVolumes(opts, views);
-  await removeUndesired(opts, views, emitEnd);
+  for (const [host, reason] of scope.unreachable) if (inLimit(scope, host)) opts.onEvent?.({ type: 'host-unreachable', host, reason });
+  const lost = (host: string, err: unknown): void => {
+    if (scope.unreachable.has(host)) return;
+    const reason = (err as Error).message;
+    scope.unreachable.set(host, reason);
+    opts.onEvent?.({ type: 'host-unreachable', host, reason });
+  };
+  const gate = new HostGate(opts.forks ?? DEFAULT_FORKS);
+  const views = await readHosts({ ...opts, scope, gate, lost });
+  const run: Run = { opts, scope, gate, views, emitEnd, unreachableSkips: new Set(), lost };
+  if (!opts.dryRun) await ensureVolumes(run);
+  await removeUndesired(run);
 
   // Services run as soon as everything they depend on succeeded.
-  const done = new Map<string, Promise<boolean>>();
-  const runService = (svc: ServicePlan): Promise<boolean> => {
+  const done = new Map<string, Promise<ServiceOutcome>>();
+  const runService = (svc: ServicePlan): Promise<ServiceOutcome> => {
     let p = done.get(svc.service);
     if (p) return p;
-    p = (async () => {
+    p = (async (): Promise<ServiceOutcome> => {
       const deps = svc.dependsOn.filter((d) => plan.services.some((s) => s.service === d));
-      const depsOk = await Promise.all(deps.map((d) => runService(plan.services.find((s) => s.service === d)!)));
-      if (depsOk.includes(false)) {
-        emitEnd({ host: '-', target: svc.service, action: 'skip', status: 'skipped', reasons: ['a dependency failed'], durationMs: 0 });
-        return false;
+      const outcomes = await Promise.all(deps.map(async (d) => ({ dep: d, outcome: await runService(plan.services.find((s) => s.service === d)!) })));
+      const broken = outcomes.filter((o) => !o.outcome.ok).map((o) => `${o.dep}, which ${(o.outcome as { why: string }).why}`);
+      if (broken.length) {
+        const touched = [...svc.containers, ...svc.jobs].some((c) => inLimit(scope, c.host));
+        if (touched) emitEnd({ host: '-', target: svc.service, action: 'skip', status: 'skipped', reasons: [`depends on ${broken.join(', ')}`], durationMs: 0 });
+        return { ok: false, why: 'was skipped' };
       }
-      return deployService(svc, opts, views, emitEnd);
+      return deployService(svc, run);
     })();
     done.set(svc.service, p);
     return p;
@@ -82,45 +120,77 @@ export async function deploy(opts: DeployOptions): Promise<StepResult[]> {
   return results;
 }
 
-async function deployService(
-  svc: ServicePlan,
-  opts: DeployOptions,
-  views: Map<string, HostView>,
-  emitEnd: (r: StepResult) => StepResult,
-): Promise<boolean> {
-  for (const job of svc.jobs.filter((j) => j.phase === 'before')) {
-    if ((await runJob(job, opts, views, emitEnd)).status === 'failed') return false;
+/** A step berth cannot do (unreachable host, or facts of one missing): reported as skipped, with why. */
+function skipped(run: Run, step: { host: string; name: string }, why: string): StepResult {
+  const r = run.emitEnd({ host: step.host, target: step.name, action: 'skip', status: 'skipped', reasons: [why], durationMs: 0 });
+  run.unreachableSkips.add(r);
+  return r;
+}
+
+async function deployService(svc: ServicePlan, run: Run): Promise<ServiceOutcome> {
+  const { scope } = run;
+  // Jobs and containers outside --limit are left as they are; the service counts as up there.
+  // A host setup job (whileDown) is its host's business: skipped there, it holds back only that
+  // host's containers. Any other job is the whole service's.
+  const setupSkipped = new Map<string, string>();
+  for (const job of svc.jobs.filter((j) => j.phase === 'before' && inLimit(scope, j.host))) {
+    const why = skipReason(scope, job);
+    if (why === undefined && (await runJob(job, run)).status === 'failed') return { ok: false, why: 'failed' };
+    if (why === undefined && !scope.unreachable.has(job.host)) continue;
+    const reason = why ?? skipReason(scope, job)!;
+    if (why !== undefined) skipped(run, job, why);
+    if (!job.whileDown) return { ok: false, why: `could not run ${job.name} (${reason})` };
+    setupSkipped.set(job.host, `${job.name} could not run there (${reason})`);
   }
   // Containers start together, except those that wait for others of their service (agents for their server).
-  const converging = new Map<DesiredContainer, Promise<StepResult>>();
-  const convergeAfterDeps = (c: DesiredContainer): Promise<StepResult> => {
+  const mine = svc.containers.filter((c) => inLimit(scope, c.host));
+  const converging = new Map<DesiredContainer, Promise<StepResult | undefined>>();
+  const convergeAfterDeps = (c: DesiredContainer): Promise<StepResult | undefined> => {
     let p = converging.get(c);
     if (p) return p;
-    const deps = svc.containers.filter((d) => c.after?.includes(d.name));
-    p = Promise.all(deps.map(convergeAfterDeps)).then((rs) =>
-      rs.some((r) => r.status !== 'ok' && r.status !== 'changed')
-        ? emitEnd({ host: c.host, target: c.name, action: 'skip', status: 'skipped', reasons: [`${c.after!.join(', ')} did not come up`], durationMs: 0 })
-        : converge(c, opts, views, emitEnd),
-    );
+    // `after` a container on the same host when it runs there (vswitchd after its own ovsdb-server),
+    // else after every copy of it (agents after neutron-server); copies outside --limit count as up.
+    const deps = (c.after ?? []).flatMap((name) => {
+      const copies = mine.filter((d) => d.name === name);
+      const local = copies.filter((d) => d.host === c.host);
+      return local.length ? local : copies;
+    });
+    p = Promise.all(deps.map(convergeAfterDeps)).then((rs) => {
+      const why = skipReason(scope, c) ?? setupSkipped.get(c.host);
+      if (why !== undefined) return skipped(run, c, why);
+      const up = (r: StepResult | undefined): boolean => r === undefined || r.status === 'ok' || r.status === 'changed';
+      // A copy skipped because its host is unreachable does not hold the others back, unless no copy is left.
+      const down = rs.filter((r) => !up(r) && !run.unreachableSkips.has(r!));
+      const none = rs.length > 0 && rs.every((r) => !up(r));
+      return down.length || none
+        ? run.emitEnd({ host: c.host, target: c.name, action: 'skip', status: 'skipped', reasons: [`${c.after!.join(', ')} did not come up`], durationMs: 0 })
+        : converge(c, run);
+    });
     converging.set(c, p);
     return p;
   };
-  const outcomes = await Promise.all(svc.containers.map(convergeAfterDeps));
-  if (outcomes.some((r) => r.status === 'failed' || r.status === 'skipped')) return false;
-  for (const job of svc.jobs.filter((j) => j.phase === 'after')) {
-    if ((await runJob(job, opts, views, emitEnd)).status === 'failed') return false;
+  const outcomes = (await Promise.all(mine.map(convergeAfterDeps))).filter((r): r is StepResult => r !== undefined);
+  if (outcomes.some((r) => r.status === 'failed')) return { ok: false, why: 'failed' };
+  if (outcomes.some((r) => r.status === 'skipped' && !run.unreachableSkips.has(r))) return { ok: false, why: 'did not come up' };
+  // Placed only where berth cannot reach: nothing of the service runs for its dependants.
+  if (outcomes.length && outcomes.every((r) => run.unreachableSkips.has(r))) return { ok: false, why: 'runs only on unreachable hosts' };
+  for (const job of svc.jobs.filter((j) => j.phase === 'after' && inLimit(scope, j.host))) {
+    const why = skipReason(scope, job);
+    // The service itself is up; only this step waits for the host to come back.
+    if (why !== undefined) skipped(run, job, why);
+    else if ((await runJob(job, run)).status === 'failed') return { ok: false, why: 'failed' };
   }
-  return true;
+  return { ok: true };
 }
 
-async function converge(
-  desired: DesiredContainer,
-  opts: DeployOptions,
-  views: Map<string, HostView>,
-  emitEnd: (r: StepResult) => StepResult,
-): Promise<StepResult> {
+function converge(desired: DesiredContainer, run: Run): Promise<StepResult> {
+  return run.gate.run(desired.host, () => convergeOn(desired, run));
+}
+
+async function convergeOn(desired: DesiredContainer, run: Run): Promise<StepResult> {
+  const { opts, emitEnd } = run;
   const host = opts.hosts.get(desired.host)!;
-  const view = views.get(desired.host)!;
+  const view = run.views.get(desired.host)!;
   const dir = posix.join(opts.plan.configRoot, desired.name);
   const t0 = Date.now();
   let action: ContainerAction = { kind: 'none' };
@@ -161,6 +231,10 @@ async function converge(
     }
     return emitEnd({ host: desired.host, target: desired.name, action: action.kind, status: 'changed', reasons: action.reasons, durationMs: Date.now() - t0 });
   } catch (err) {
+    if (isUnreachable(err)) {
+      run.lost(desired.host, err);
+      return skipped(run, desired, skipReason(run.scope, desired)!);
+    }
     return emitEnd({
       host: desired.host,
       target: desired.name,
@@ -173,14 +247,22 @@ async function converge(
   }
 }
 
-async function runJob(
-  job: DesiredJob,
-  opts: DeployOptions,
-  views: Map<string, HostView>,
-  emitEnd: (r: StepResult) => StepResult,
-): Promise<StepResult> {
+function runJob(job: DesiredJob, run: Run): Promise<StepResult> {
+  return run.gate.run(job.host, async () => {
+    try {
+      return await runJobOn(job, run);
+    } catch (err) {
+      if (!isUnreachable(err)) throw err;
+      run.lost(job.host, err);
+      return skipped(run, job, skipReason(run.scope, job)!);
+    }
+  });
+}
+
+async function runJobOn(job: DesiredJob, run: Run): Promise<StepResult> {
+  const { opts, emitEnd } = run;
   const host = opts.hosts.get(job.host)!;
-  const view = views.get(job.host)!;
+  const view = run.views.get(job.host)!;
   const t0 = Date.now();
   let previous = view.containers.get(job.name);
   const imageId = await imageIdOf(host, view, job.spec.image);
@@ -221,6 +303,7 @@ async function runJob(
     await runToCompletion(host, opts.plan.configRoot, job, opts.deploymentId, opts.jobTimeoutMs);
     return emitEnd({ host: job.host, target: job.name, action: 'run', status: 'changed', reasons, durationMs: Date.now() - t0 });
   } catch (err) {
+    if (isUnreachable(err)) throw err;
     return emitEnd({ host: job.host, target: job.name, action: 'run', status: 'failed', reasons, durationMs: Date.now() - t0, error: (err as Error).message });
   }
 }
@@ -252,21 +335,37 @@ export async function runToCompletion(host: Host, configRoot: string, job: Desir
  * For stop and destroy: stops with exit 2, before any change, when a host holds another
  * deployment's objects (or berth objects without an id, unless adopt says they are ours).
  */
-export async function assertOwnership(opts: Pick<DeployOptions, 'plan' | 'hosts' | 'deploymentId' | 'adopt'>): Promise<void> {
-  await readHosts({ ...opts, inspect: false });
+export async function assertOwnership(
+  opts: Pick<DeployOptions, 'plan' | 'hosts' | 'deploymentId' | 'adopt' | 'limit' | 'unreachable' | 'forks'>,
+): Promise<void> {
+  const scope: Scope = { limit: opts.limit, unreachable: opts.unreachable ?? new Map<string, string>() };
+  const lost = (host: string, err: unknown): void => void scope.unreachable.set(host, (err as Error).message);
+  await readHosts({ ...opts, scope, gate: new HostGate(opts.forks ?? DEFAULT_FORKS), lost, inspect: false });
 }
 
 /**
  * One read of each host: every container (for ownership), this deployment's in detail, and the
  * volumes. A host holding another deployment's objects stops the whole run here, before any change.
  */
-async function readHosts(opts: Pick<DeployOptions, 'plan' | 'hosts' | 'deploymentId' | 'adopt'> & { inspect?: boolean }): Promise<Map<string, HostView>> {
+async function readHosts(
+  opts: Pick<DeployOptions, 'plan' | 'hosts' | 'deploymentId' | 'adopt'> & { scope: Scope; gate: HostGate; lost: Run['lost']; inspect?: boolean },
+): Promise<Map<string, HostView>> {
   const views = new Map<string, HostView>();
+  const { scope } = opts;
+  const reachable = opts.plan.hosts.filter((h) => inLimit(scope, h) && !scope.unreachable.has(h));
   const conflicts = (
     await Promise.all(
-      opts.plan.hosts.map(async (name) => {
+      reachable.map((name) => opts.gate.run(name, async () => {
         const host = opts.hosts.get(name)!;
-        const [all, volumes] = await Promise.all([host.listAll(), host.volumes()]);
+        let all: Awaited<ReturnType<Host['listAll']>>;
+        let volumes: ActualVolume[];
+        try {
+          [all, volumes] = await Promise.all([host.listAll(), host.volumes()]);
+        } catch (err) {
+          if (!isUnreachable(err)) throw err;
+          opts.lost(name, err);
+          return [];
+        }
         const planned = new Set(opts.plan.services.flatMap((s) => [...s.containers, ...s.jobs]).filter((c) => c.host === name).map((c) => c.name));
         const found = ownershipConflicts(
           { host: name, containers: all, volumes, plannedNames: planned, plannedVolumes: opts.plan.volumes[name] ?? [] },
@@ -278,7 +377,7 @@ async function readHosts(opts: Pick<DeployOptions, 'plan' | 'hosts' | 'deploymen
           opts.inspect === false ? [] : (await Promise.all(mine.map((c) => host.inspect(c.name)))).filter((c): c is ActualContainer => c !== undefined);
         views.set(name, { containers: new Map(inspected.map((c) => [c.name, c])), volumes, imageIds: new Map() });
         return found;
-      }),
+      })),
     )
   ).flat();
   if (conflicts.length) {
@@ -289,13 +388,23 @@ async function readHosts(opts: Pick<DeployOptions, 'plan' | 'hosts' | 'deploymen
 }
 
 /** The plan's named volumes, made with the deployment's labels before any container mounts them (Docker would make them unlabelled). */
-async function ensureVolumes(opts: DeployOptions, views: Map<string, HostView>): Promise<void> {
-  for (const [name, view] of views) {
-    const present = new Set(view.volumes.map((v) => v.name));
-    for (const v of opts.plan.volumes[name] ?? []) {
-      if (!present.has(v)) await opts.hosts.get(name)!.ensureVolume(v, volumeLabels(opts.deploymentId));
-    }
-  }
+async function ensureVolumes(run: Run): Promise<void> {
+  const { opts } = run;
+  await Promise.all(
+    [...run.views].map(([name, view]) =>
+      run.gate.run(name, async () => {
+        const present = new Set(view.volumes.map((v) => v.name));
+        try {
+          for (const v of opts.plan.volumes[name] ?? []) {
+            if (!present.has(v)) await opts.hosts.get(name)!.ensureVolume(v, volumeLabels(opts.deploymentId));
+          }
+        } catch (err) {
+          if (!isUnreachable(err)) throw err;
+          run.lost(name, err);
+        }
+      }),
+    ),
+  );
 }
 
 /**
@@ -303,60 +412,72 @@ async function ensureVolumes(opts: DeployOptions, views: Map<string, HostView>):
  * removed). A service's host setup is undone once its containers are gone; its setup job's
  * container goes last, so a run killed before the teardown finished does it again. Volumes stay.
  */
-async function removeUndesired(
-  opts: DeployOptions,
-  views: Map<string, HostView>,
-  emitEnd: (r: StepResult) => StepResult,
-): Promise<void> {
-  for (const [hostName, view] of views) {
-    const host = opts.hosts.get(hostName)!;
-    const wanted = new Set<string>();
-    for (const s of opts.plan.services) {
-      for (const c of s.containers) if (c.host === hostName) wanted.add(c.name);
-      for (const j of s.jobs) if (j.host === hostName) wanted.add(j.name);
+async function removeUndesired(run: Run): Promise<void> {
+  await Promise.all(
+    [...run.views]
+      .filter(([hostName]) => !run.scope.unreachable.has(hostName))
+      .map(([hostName, view]) =>
+        run.gate.run(hostName, async () => {
+          try {
+            await removeUndesiredOn(run, hostName, view);
+          } catch (err) {
+            if (!isUnreachable(err)) throw err;
+            run.lost(hostName, err);
+          }
+        }),
+      ),
+  );
+}
+
+async function removeUndesiredOn(run: Run, hostName: string, view: HostView): Promise<void> {
+  const { opts, emitEnd } = run;
+  const host = opts.hosts.get(hostName)!;
+  const wanted = new Set<string>();
+  for (const s of opts.plan.services) {
+    for (const c of s.containers) if (c.host === hostName) wanted.add(c.name);
+    for (const j of s.jobs) if (j.host === hostName) wanted.add(j.name);
+  }
+  const undesired = [...view.containers.values()].filter((c) => !wanted.has(c.name));
+  const teardowns = opts.plan.retiredTeardown.filter((t) => t.host === hostName && undesired.some((c) => c.labels[LABEL.service] === t.service));
+  // The setup job's container is what says a service's host setup is in place (plan's hostJob names both).
+  const setupOf = (teardown: DesiredJob): string => teardown.name.replace(/_teardown$/, '_setup');
+  const setupJobs = new Set(teardowns.map(setupOf));
+  const kept = new Set<string>();
+  const remove = async (c: ActualContainer): Promise<void> => {
+    const t0 = Date.now();
+    const reasons = [`service ${c.labels[LABEL.service] ?? '?'} is not enabled here`];
+    opts.onEvent?.({ type: 'step-start', host: hostName, target: c.name, action: 'remove', reasons });
+    if (!opts.dryRun) {
+      await host.remove(c.name);
+      await host.removeDir(posix.join(opts.plan.configRoot, c.name));
     }
-    const undesired = [...view.containers.values()].filter((c) => !wanted.has(c.name));
-    const teardowns = opts.plan.retiredTeardown.filter((t) => t.host === hostName && undesired.some((c) => c.labels[LABEL.service] === t.service));
-    // The setup job's container is what says a service's host setup is in place (plan's hostJob names both).
-    const setupOf = (teardown: DesiredJob): string => teardown.name.replace(/_teardown$/, '_setup');
-    const setupJobs = new Set(teardowns.map(setupOf));
-    const kept = new Set<string>();
-    const remove = async (c: ActualContainer): Promise<void> => {
-      const t0 = Date.now();
-      const reasons = [`service ${c.labels[LABEL.service] ?? '?'} is not enabled here`];
-      opts.onEvent?.({ type: 'step-start', host: hostName, target: c.name, action: 'remove', reasons });
-      if (!opts.dryRun) {
-        await host.remove(c.name);
-        await host.removeDir(posix.join(opts.plan.configRoot, c.name));
-      }
-      for (const v of c.volumes) if (!(opts.plan.volumes[hostName] ?? []).includes(v)) kept.add(v);
-      emitEnd({ host: hostName, target: c.name, action: 'remove', status: 'changed', reasons, durationMs: Date.now() - t0 });
-    };
-    for (const c of undesired.filter((x) => !setupJobs.has(x.name))) await remove(c);
-    for (const job of teardowns) {
-      const t0 = Date.now();
-      const reasons = [`service ${job.service} is not enabled here: undo its host setup`];
-      opts.onEvent?.({ type: 'step-start', host: hostName, target: job.name, action: 'run', reasons });
-      if (opts.dryRun) {
-        emitEnd({ host: hostName, target: job.name, action: 'run', status: 'changed', reasons, durationMs: 0 });
-        continue;
-      }
-      try {
-        await runToCompletion(host, opts.plan.configRoot, job, opts.deploymentId, 5 * 60_000);
-        await host.remove(job.name);
-        await host.removeDir(posix.join(opts.plan.configRoot, job.name));
-        emitEnd({ host: hostName, target: job.name, action: 'run', status: 'changed', reasons, durationMs: Date.now() - t0 });
-      } catch (err) {
-        emitEnd({ host: hostName, target: job.name, action: 'run', status: 'failed', reasons, durationMs: Date.now() - t0, error: (err as Error).message });
-        continue;
-      }
-      for (const c of undesired.filter((x) => x.name === setupOf(job))) await remove(c);
+    for (const v of c.volumes) if (!(opts.plan.volumes[hostName] ?? []).includes(v)) kept.add(v);
+    emitEnd({ host: hostName, target: c.name, action: 'remove', status: 'changed', reasons, durationMs: Date.now() - t0 });
+  };
+  for (const c of undesired.filter((x) => !setupJobs.has(x.name))) await remove(c);
+  for (const job of teardowns) {
+    const t0 = Date.now();
+    const reasons = [`service ${job.service} is not enabled here: undo its host setup`];
+    opts.onEvent?.({ type: 'step-start', host: hostName, target: job.name, action: 'run', reasons });
+    if (opts.dryRun) {
+      emitEnd({ host: hostName, target: job.name, action: 'run', status: 'changed', reasons, durationMs: 0 });
+      continue;
     }
-    for (const v of kept) {
-      const reasons = ['data of a service that is no longer enabled: kept; berth destroy (or docker volume rm) removes it'];
-      opts.onEvent?.({ type: 'step-start', host: hostName, target: `volume ${v}`, action: 'keep', reasons });
-      emitEnd({ host: hostName, target: `volume ${v}`, action: 'keep', status: 'ok', reasons, durationMs: 0 });
+    try {
+      await runToCompletion(host, opts.plan.configRoot, job, opts.deploymentId, 5 * 60_000);
+      await host.remove(job.name);
+      await host.removeDir(posix.join(opts.plan.configRoot, job.name));
+      emitEnd({ host: hostName, target: job.name, action: 'run', status: 'changed', reasons, durationMs: Date.now() - t0 });
+    } catch (err) {
+      emitEnd({ host: hostName, target: job.name, action: 'run', status: 'failed', reasons, durationMs: Date.now() - t0, error: (err as Error).message });
+      continue;
     }
+    for (const c of undesired.filter((x) => x.name === setupOf(job))) await remove(c);
+  }
+  for (const v of kept) {
+    const reasons = ['data of a service that is no longer enabled: kept; berth destroy (or docker volume rm) removes it'];
+    opts.onEvent?.({ type: 'step-start', host: hostName, target: `volume ${v}`, action: 'keep', reasons });
+    emitEnd({ host: hostName, target: `volume ${v}`, action: 'keep', status: 'ok', reasons, durationMs: 0 });
   }
 }
 

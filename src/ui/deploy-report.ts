@@ -1,5 +1,6 @@
 // Progress of a deploy: one line per step as it happens (per host and container), or JSON lines;
-// then the recap: per host ok / changed / failed, and the slowest steps. Every string passes
+// then the recap: every host with ok / changed / failed / skipped and whether it was unreachable,
+// and the slowest steps. Every string passes
 // through redact() first, so no secret reaches the terminal even from a failing job's output.
 import pc from 'picocolors';
 import type { SecretRotation } from '../plan/types.js';
@@ -37,6 +38,10 @@ export class DeployReporter {
       return;
     }
     const clock = pc.dim(`[${formatDuration(Date.now() - this.t0).padStart(8)}]`);
+    if (ev.type === 'host-unreachable') {
+      this.write(`${clock} ${ev.host}  ${pc.red('UNREACHABLE')} ${ev.reason}`);
+      return;
+    }
     if (ev.type === 'step-start') {
       this.write(`${clock} ${ev.host}  ${pc.cyan(ev.action.padEnd(8))} ${ev.target}  ${pc.dim(ev.reasons.join('; '))}`);
       return;
@@ -82,17 +87,19 @@ export class DeployReporter {
     this.write(`\n${changes.length} change(s); nothing was done.`);
   }
 
-  recap(results: StepResult[]): void {
-    const hosts = [...new Set(results.map((r) => r.host))].filter((h) => h !== '-');
+  /**
+   * The recap: every host of the run (`hosts`: those --limit selects), even one with nothing to do,
+   * and each unreachable host with its reason.
+   */
+  recap(results: StepResult[], scope: { hosts?: readonly string[]; unreachable?: ReadonlyMap<string, string> } = {}): void {
+    const recap = recapHosts(results, scope.hosts ?? [], scope.unreachable ?? new Map());
     if (this.format === 'json') {
-      this.write(JSON.stringify({ type: 'recap', durationMs: Date.now() - this.t0, hosts: hosts.map((h) => ({ host: h, ...count(results.filter((r) => r.host === h)) })) }));
+      this.write(JSON.stringify({ type: 'recap', durationMs: Date.now() - this.t0, hosts: recap }));
       return;
     }
-    const rows = hosts.map((h) => {
-      const c = count(results.filter((r) => r.host === h));
-      return [h, String(c.ok), String(c.changed), String(c.failed)];
-    });
-    this.write('\n' + table(['HOST', 'OK', 'CHANGED', 'FAILED'], rows, [1, 2, 3]));
+    const rows = recap.map((h) => [h.host, String(h.ok), String(h.changed), String(h.failed), String(h.skipped), h.unreachable ? 'yes' : 'no']);
+    this.write('\n' + table(['HOST', 'OK', 'CHANGED', 'FAILED', 'SKIPPED', 'UNREACHABLE'], rows, [1, 2, 3, 4]));
+    for (const h of recap) if (h.unreachable) this.write(pc.red(`unreachable ${h.host}: ${h.reason}`));
     const slow = results.filter((r) => r.durationMs > 0).sort((a, b) => b.durationMs - a.durationMs).slice(0, 5);
     if (slow.length) {
       this.write('\nslowest steps:');
@@ -104,12 +111,32 @@ export class DeployReporter {
   }
 }
 
-function count(rs: StepResult[]): { ok: number; changed: number; failed: number } {
-  return {
-    ok: rs.filter((r) => r.status === 'ok').length,
-    changed: rs.filter((r) => r.status === 'changed').length,
-    failed: rs.filter((r) => r.status === 'failed').length,
-  };
+export interface HostRecap {
+  host: string;
+  ok: number;
+  changed: number;
+  failed: number;
+  skipped: number;
+  unreachable: boolean;
+  reason?: string;
+}
+
+/** One line per host: those of the run in their order, then any other a result names. */
+export function recapHosts(results: readonly StepResult[], hosts: readonly string[], unreachable: ReadonlyMap<string, string>): HostRecap[] {
+  const names = [...new Set([...hosts, ...results.map((r) => r.host).filter((h) => h !== '-'), ...unreachable.keys()])];
+  return names.map((host) => {
+    const rs = results.filter((r) => r.host === host);
+    const reason = unreachable.get(host);
+    return {
+      host,
+      ok: rs.filter((r) => r.status === 'ok').length,
+      changed: rs.filter((r) => r.status === 'changed').length,
+      failed: rs.filter((r) => r.status === 'failed').length,
+      skipped: rs.filter((r) => r.status === 'skipped').length,
+      unreachable: reason !== undefined,
+      ...(reason !== undefined ? { reason } : {}),
+    };
+  });
 }
 
 function stripLen(s: string): number {

@@ -84,7 +84,7 @@ export class TestCloud {
     if (!globals.some((l) => l.startsWith('ovs_datapath_type:'))) globals = [...globals, `ovs_datapath_type: ${ovsDatapath}`];
     const lines = ['# e2e: every service on loopback', 'network_interface: lo', 'kolla_internal_vip_address: 127.0.0.2', `node_config_directory: ${this.nodeConfig}`, ...globals, ''];
     writeFileSync(join(this.configDir, 'globals.yml'), lines.join('\n'));
-    writeFileSync(join(this.configDir, 'all-in-one'), '[control]\nlocalhost ansible_connection=local\n\n[network:children]\ncontrol\n\n[compute:children]\ncontrol\n');
+    writeFileSync(join(this.configDir, 'all-in-one'), '[control]\nlocalhost ansible_connection=local\n\n[network:children]\ncontrol\n\n[compute:children]\ncontrol\n\n[deployment:children]\ncontrol\n');
   }
 
   run(args: string[], dir = this.configDir): { status: number | null; out: string; err: string } {

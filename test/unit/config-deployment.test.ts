@@ -8,6 +8,7 @@ import { loadDeployment } from '../../src/config/deployment.js';
 import { InputError } from '../../src/config/errors.js';
 import { detectDefaultInterface, initConfig } from '../../src/config/init.js';
 import { genpwd } from '../../src/config/passwords.js';
+import { toolHostName } from '../../src/deployment/context.js';
 
 const secrets = ['database_password', 'keystone_admin_password'];
 const detected = { interface: 'ens3', address: '192.168.1.20', hostname: 'aio', ovsDatapath: { value: 'netdev' as const, why: 'kernel 6.1 is built without openvswitch (CONFIG_OPENVSWITCH is not set in /proc/config.gz)' } };
@@ -22,15 +23,16 @@ test('berth init writes globals.yml and all-in-one that load as a local deployme
   assert.deepEqual(written, [join(dir, 'globals.yml'), join(dir, 'all-in-one')]);
   genpwd(dir, secrets.map((name) => ({ name, kind: 'password' })));
 
-  const { deployment, warnings } = loadDeployment(dir, { requiredSecrets: secrets, localAddress: () => '192.168.1.20' });
+  const { deployment, warnings } = loadDeployment(dir, { requiredSecrets: secrets });
   assert.deepEqual(warnings, []);
   assert.equal(deployment.globals.network_interface, 'ens3');
   assert.equal(deployment.globals.kolla_internal_vip_address, '192.168.1.20');
-  assert.equal(deployment.globals.kolla_external_vip_address, '192.168.1.20');
   assert.equal(deployment.globals.enable_keystone, true);
-  assert.deepEqual(deployment.hosts.map(({ name, address, connection, port }) => ({ name, address, connection, port })), [
-    { name: 'localhost', address: '192.168.1.20', connection: 'local', port: 22 },
+  assert.deepEqual(deployment.hosts.map(({ name, address, connection, port, interfaces }) => ({ name, address, connection, port, interfaces })), [
+    { name: 'localhost', address: 'localhost', connection: 'local', port: 22, interfaces: { network: 'ens3', api: 'ens3', tunnel: 'ens3' } },
   ]);
+  // The tools' host: kolla-ansible's [deployment] localhost, which berth init writes.
+  assert.equal(toolHostName(deployment.inventory), 'localhost');
   assert.match(deployment.passwords.database_password!, /^[A-Za-z0-9]{40}$/);
 });
 
@@ -42,7 +44,7 @@ test('berth init never overwrites an existing file', () => {
   assert.deepEqual(initConfig(dir, detected).written, []);
 });
 
-test('multinode wins over all-in-one; the VIP defaults to the first control host', () => {
+test('multinode wins over all-in-one; hosts are reached at ansible_host, else their name', () => {
   const dir = freshDir();
   writeFileSync(join(dir, 'globals.yml'), 'network_interface: eth1\nkolla_base_distro: debian\n');
   writeFileSync(join(dir, 'all-in-one'), '[control]\nlocalhost ansible_connection=local\n');
@@ -51,31 +53,73 @@ test('multinode wins over all-in-one; the VIP defaults to the first control host
     '[all:vars]\nansible_user=deploy\n[control]\nctl01 ansible_host=10.0.0.11\nctl02 ansible_host=10.0.0.12 ansible_port=2222\n[compute]\ncmp01 ansible_host=10.0.0.21 ansible_user=root\n',
   );
   genpwd(dir, secrets.map((name) => ({ name, kind: 'password' })));
-  const { deployment, warnings } = loadDeployment(dir, { requiredSecrets: secrets, localAddress: () => assert.fail('not a local deployment') });
+  const { deployment, warnings } = loadDeployment(dir, { requiredSecrets: secrets });
   assert.equal(warnings.length, 1);
   assert.equal(deployment.inventory.path, join(dir, 'multinode'));
-  assert.equal(deployment.globals.kolla_internal_vip_address, '10.0.0.11');
+  assert.equal(deployment.globals.kolla_internal_vip_address, null);
+  const interfaces = { network: 'eth1', api: 'eth1', tunnel: 'eth1' };
   assert.deepEqual(deployment.hosts, [
-    { name: 'ctl01', address: '10.0.0.11', connection: 'ssh', user: 'deploy', port: 22, tunnelAddress: '10.0.0.11' },
-    { name: 'ctl02', address: '10.0.0.12', connection: 'ssh', user: 'deploy', port: 2222, tunnelAddress: '10.0.0.12' },
-    { name: 'cmp01', address: '10.0.0.21', connection: 'ssh', user: 'root', port: 22, tunnelAddress: '10.0.0.21' },
+    { name: 'ctl01', address: '10.0.0.11', connection: 'ssh', user: 'deploy', port: 22, line: 4, interfaces },
+    { name: 'ctl02', address: '10.0.0.12', connection: 'ssh', user: 'deploy', port: 2222, line: 5, interfaces },
+    { name: 'cmp01', address: '10.0.0.21', connection: 'ssh', user: 'root', port: 22, line: 7, interfaces },
   ]);
 });
 
-test('a local host without a VIP uses the address of api_interface on this machine', () => {
+test('interfaces per host or per group override globals.yml; what follows network_interface follows the host\'s', () => {
   const dir = freshDir();
-  writeFileSync(join(dir, 'globals.yml'), 'network_interface: eth0\napi_interface: br-api\n');
-  writeFileSync(join(dir, 'all-in-one'), '[control]\nlocalhost\n');
+  writeFileSync(join(dir, 'globals.yml'), 'network_interface: eth0\ntunnel_interface: "{{ network_interface }}"\nneutron_external_interface: eth9\n');
+  writeFileSync(
+    join(dir, 'multinode'),
+    [
+      '[control]',
+      'ctl01 ansible_host=10.0.0.11',
+      '[network]',
+      'net01 ansible_host=10.0.0.31 api_interface=br-api neutron_external_interface=eth2',
+      '[compute]',
+      'cmp01 ansible_host=10.0.0.21',
+      'cmp02 ansible_host=10.0.0.22 tunnel_interface=ens8',
+      '[compute:vars]',
+      'network_interface=ens4',
+      '',
+    ].join('\n'),
+  );
   genpwd(dir, []);
-  const asked: string[] = [];
-  const { deployment } = loadDeployment(dir, { requiredSecrets: [], localAddress: (iface) => (asked.push(iface), '172.16.0.5') });
-  // api_interface for the services' address, network_interface (tunnel_interface's default) for VXLAN.
-  assert.deepEqual(asked, ['br-api', 'eth0']);
-  assert.equal(deployment.hosts[0]!.address, '172.16.0.5');
-  assert.equal(deployment.globals.kolla_internal_vip_address, '172.16.0.5');
+  const { deployment } = loadDeployment(dir, { requiredSecrets: [] });
+  const of = (name: string) => deployment.hosts.find((h) => h.name === name)!.interfaces;
+  assert.deepEqual(of('ctl01'), { network: 'eth0', api: 'eth0', tunnel: 'eth0', neutronExternal: 'eth9' });
+  assert.deepEqual(of('net01'), { network: 'eth0', api: 'br-api', tunnel: 'eth0', neutronExternal: 'eth2' });
+  // [compute:vars] network_interface: api and tunnel interfaces follow it, as kolla-ansible's defaults do.
+  assert.deepEqual(of('cmp01'), { network: 'ens4', api: 'ens4', tunnel: 'ens4', neutronExternal: 'eth9' });
+  assert.deepEqual(of('cmp02'), { network: 'ens4', api: 'ens4', tunnel: 'ens8', neutronExternal: 'eth9' });
+
+  // An api_interface written in globals.yml stays the same for a host with its own network_interface.
+  writeFileSync(join(dir, 'globals.yml'), 'network_interface: eth0\napi_interface: br-api\n');
+  const again = loadDeployment(dir, { requiredSecrets: [] }).deployment;
+  assert.deepEqual(again.hosts.find((h) => h.name === 'cmp01')!.interfaces, { network: 'ens4', api: 'br-api', tunnel: 'ens4' });
+
+  // A bad interface name is refused at its line, naming the key.
+  writeFileSync(join(dir, 'multinode'), '[control]\nctl01 api_interface="eth0; reboot"\n');
+  assert.throws(() => loadDeployment(dir, { requiredSecrets: [] }), /multinode:2: host "ctl01": api_interface: must be a network interface name/);
 });
 
-test('errors: no inventory, an unsupported connection, a VIP that cannot be worked out', () => {
+test('two hosts with one address: exit 2 naming both hosts and their lines', () => {
+  const dir = freshDir();
+  writeFileSync(join(dir, 'globals.yml'), 'network_interface: eth0\n');
+  genpwd(dir, []);
+  writeFileSync(join(dir, 'multinode'), '[control]\nctl01 ansible_host=10.0.0.11\n[compute]\ncmp01 ansible_host=10.0.0.21\ncmp02 ansible_host=10.0.0.11\n');
+  assert.throws(
+    () => loadDeployment(dir, { requiredSecrets: [] }),
+    (err: unknown) =>
+      err instanceof InputError &&
+      err.message === `${join(dir, 'multinode')}: hosts "ctl01" (line 2) and "cmp02" (line 5) have the same address 10.0.0.11 (ansible_host, else the host name)` &&
+      /its own ansible_host/.test(err.hint ?? ''),
+  );
+  // A host named by its address and another given that address.
+  writeFileSync(join(dir, 'multinode'), '[control]\n10.0.0.11\n[compute]\ncmp01 ansible_host=10.0.0.11\n');
+  assert.throws(() => loadDeployment(dir, { requiredSecrets: [] }), /hosts "10\.0\.0\.11" \(line 2\) and "cmp01" \(line 4\)/);
+});
+
+test('errors: no inventory, an unsupported connection', () => {
   const dir = freshDir();
   writeFileSync(join(dir, 'globals.yml'), 'network_interface: eth0\n');
   genpwd(dir, []);
@@ -83,9 +127,6 @@ test('errors: no inventory, an unsupported connection, a VIP that cannot be work
 
   writeFileSync(join(dir, 'multinode'), '[control]\nctl01 ansible_connection=winrm\n');
   assert.throws(() => loadDeployment(dir, { requiredSecrets: [] }), /multinode:2: host "ctl01": ansible_connection=winrm is not supported/);
-
-  writeFileSync(join(dir, 'multinode'), '[control]\nctl01\n');
-  assert.throws(() => loadDeployment(dir, { requiredSecrets: [] }), /kolla_internal_vip_address is not set, and the first control host "ctl01" has no IP address/);
 });
 
 test('detectDefaultInterface follows the default route, else the first non-loopback IPv4', () => {

@@ -3,23 +3,30 @@ import { appendFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { catalog, catalogSecrets } from '../../src/catalog/index.js';
+import { catalog, catalogGroups, catalogSecrets } from '../../src/catalog/index.js';
 import { defaultBuildConfig, loadBuildConfig } from '../../src/config/build-config.js';
 import { loadDeployment } from '../../src/config/deployment.js';
 import { initConfig } from '../../src/config/init.js';
 import { genpwd } from '../../src/config/passwords.js';
 import { plan, rabbitmqUser, type PlanInput } from '../../src/plan/plan.js';
 import { appliedMarker, decide } from '../../src/reconcile/diff.js';
-import { LABEL, type DesiredContainer } from '../../src/plan/types.js';
+import { LABEL, type DesiredContainer, type HostFacts } from '../../src/plan/types.js';
 import { canonicalJson } from '../../src/plan/plan.js';
 import { ovsDatapathProblem } from '../../src/cli/deploy-commands.js';
+
+/** The facts a host would report: its hostname and the addresses of its interfaces. */
+function factsOf(hostname: string, addresses: Record<string, string>): HostFacts {
+  return { hostname, addresses, interfaces: ['lo', ...Object.keys(addresses)] };
+}
+const aio = { localhost: factsOf('aio', { ens3: '192.0.2.20' }) };
+const options = { requiredSecrets: catalogSecrets().map((s) => s.name), defaultGroups: catalogGroups() };
 
 function input(overrides: Record<string, string> = {}): PlanInput {
   const dir = mkdtempSync(join(tmpdir(), 'berth-plan-'));
   initConfig(dir, { interface: 'ens3', address: '192.0.2.20', hostname: 'aio', ovsDatapath: { value: 'system', why: 'module openvswitch is loaded' } });
   genpwd(dir, catalogSecrets());
-  const { deployment } = loadDeployment(dir, { requiredSecrets: catalogSecrets().map((s) => s.name), localAddress: () => '192.0.2.20' });
-  return { deployment, overrides, images: defaultBuildConfig, hostnames: { localhost: 'aio' } };
+  const { deployment } = loadDeployment(dir, options);
+  return { deployment, overrides, images: defaultBuildConfig, facts: aio };
 }
 
 const base = input();
@@ -153,6 +160,7 @@ test('a keystone field makes a registration job; its credentials are in 0600 fil
     name: 'demo',
     enableKey: 'enable_keystone',
     group: 'control',
+    groups: {},
     dependsOn: ['keystone'],
     keystone: {
       type: 'demo',
@@ -220,9 +228,9 @@ test('the core cloud: glance, placement and nova through the shared mechanisms o
     deployment: {
       ...input.deployment,
       inventory: { ...inv, groups, hosts: new Map([...inv.hosts, ['compute2', { name: 'compute2', vars: {}, line: 0 }]]) },
-      hosts: [...input.deployment.hosts, { ...input.deployment.hosts[0]!, name: 'compute2', address: '192.0.2.21' }],
+      hosts: [...input.deployment.hosts, { ...input.deployment.hosts[0]!, name: 'compute2', address: '192.0.2.21', connection: 'ssh' as const }],
     },
-    hostnames: { localhost: 'aio', compute2: 'cmp2' },
+    facts: { ...aio, compute2: factsOf('cmp2', { ens3: '192.0.2.21' }) },
   };
   const novaTwo = plan(twoHosts, catalog).services.find((s) => s.service === 'nova')!;
   assert.equal(discover(novaTwo).spec.environment.NOVA_DISCOVER_HOSTS, 'aio cmp2');
@@ -276,11 +284,9 @@ test('neutron: agents with capabilities and shared /run/netns, host setup on the
   initConfig(dir, { interface: 'ens3', address: '192.0.2.20', hostname: 'aio', ovsDatapath: { value: 'system', why: 'module openvswitch is loaded' } });
   appendFileSync(join(dir, 'globals.yml'), 'tunnel_interface: ens4\n');
   genpwd(dir, catalogSecrets());
-  const { deployment } = loadDeployment(dir, {
-    requiredSecrets: catalogSecrets().map((s) => s.name),
-    localAddress: (iface) => (iface === 'ens4' ? '198.51.100.7' : '192.0.2.20'),
-  });
-  const p = plan({ deployment, overrides: {}, images: defaultBuildConfig, hostnames: { localhost: 'aio' } }, catalog);
+  const { deployment } = loadDeployment(dir, options);
+  const facts = { localhost: factsOf('aio', { ens3: '192.0.2.20', ens4: '198.51.100.7' }) };
+  const p = plan({ deployment, overrides: {}, images: defaultBuildConfig, facts }, catalog);
   const names = p.services.map((s) => s.service);
   assert.ok(names.indexOf('neutron') < names.indexOf('nova'), 'neutron before nova');
   const neutron = p.services.find((s) => s.service === 'neutron')!;
@@ -331,8 +337,8 @@ test('neutron_external_interface given: no veth, the agent maps physnet1 to it',
   initConfig(dir, { interface: 'ens3', address: '192.0.2.20', hostname: 'aio', ovsDatapath: { value: 'system', why: 'module openvswitch is loaded' } });
   appendFileSync(join(dir, 'globals.yml'), 'neutron_external_interface: ens5\n');
   genpwd(dir, catalogSecrets());
-  const { deployment } = loadDeployment(dir, { requiredSecrets: catalogSecrets().map((s) => s.name), localAddress: () => '192.0.2.20' });
-  const neutron = plan({ deployment, overrides: {}, images: defaultBuildConfig, hostnames: { localhost: 'aio' } }, catalog).services.find((s) => s.service === 'neutron')!;
+  const { deployment } = loadDeployment(dir, options);
+  const neutron = plan({ deployment, overrides: {}, images: defaultBuildConfig, facts: aio }, catalog).services.find((s) => s.service === 'neutron')!;
   assert.doesNotMatch(neutron.jobs[0]!.files['host-setup.sh']!, /veth/);
   assert.match(neutron.jobs[0]!.files['host-setup.sh']!, /--may-exist add-port br-ex ens5/);
 });
@@ -343,8 +349,8 @@ test('nova_compute_virt_type: fake plans no libvirt; qemu adds nova_libvirt with
     initConfig(dir, { interface: 'ens3', address: '192.0.2.20', hostname: 'aio', ovsDatapath: { value: 'system', why: 'module openvswitch is loaded' } });
     appendFileSync(join(dir, 'globals.yml'), `nova_compute_virt_type: ${virtType}\n`);
     genpwd(dir, catalogSecrets());
-    const { deployment } = loadDeployment(dir, { requiredSecrets: catalogSecrets().map((s) => s.name), localAddress: () => '192.0.2.20' });
-    return plan({ deployment, overrides: {}, images: defaultBuildConfig, hostnames: { localhost: 'aio' } }, catalog);
+    const { deployment } = loadDeployment(dir, options);
+    return plan({ deployment, overrides: {}, images: defaultBuildConfig, facts: aio }, catalog);
   };
   const novaOf = (p: ReturnType<typeof plan>) => p.services.find((s) => s.service === 'nova')!.containers;
   const fake = novaOf(planFor('fake'));
@@ -375,8 +381,8 @@ function planAndDeployment(lines: string[]): { plan: ReturnType<typeof plan>; de
   initConfig(dir, { interface: 'ens3', address: '192.0.2.20', hostname: 'aio', ovsDatapath: { value: netdev ? 'netdev' : 'system', why: 'test' } });
   appendFileSync(join(dir, 'globals.yml'), lines.filter((l) => !l.startsWith('ovs_datapath_type')).map((l) => `${l}\n`).join(''));
   genpwd(dir, catalogSecrets());
-  const { deployment } = loadDeployment(dir, { requiredSecrets: catalogSecrets().map((s) => s.name), localAddress: () => '192.0.2.20' });
-  return { plan: plan({ deployment, overrides: {}, images: loadBuildConfig(dir), hostnames: { localhost: 'aio' } }, catalog), deployment };
+  const { deployment } = loadDeployment(dir, options);
+  return { plan: plan({ deployment, overrides: {}, images: loadBuildConfig(dir), facts: aio }, catalog), deployment };
 }
 
 test('openvswitch (the default): ovsdb-server and vswitchd before neutron, on a volume and /run/openvswitch, with capabilities, not privileged', () => {

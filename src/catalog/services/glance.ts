@@ -6,7 +6,8 @@ const url = 'http://{{ api_address }}:9292';
 export const glance: ServiceDef = {
   name: 'glance',
   enableKey: 'enable_glance',
-  group: 'control',
+  group: 'glance-api',
+  groups: { glance: ['control'], 'glance-api': ['glance'] },
   dependsOn: ['mariadb', 'memcached', 'keystone'],
   databases: [{ name: 'glance', user: 'glance', passwordKey: 'glance_database_password' }],
   keystone: {

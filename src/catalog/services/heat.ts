@@ -11,7 +11,8 @@ const permissions = [{ path: '/var/log/kolla/heat', owner: 'heat:heat', recurse:
 export const heat: ServiceDef = {
   name: 'heat',
   enableKey: 'enable_heat',
-  group: 'control',
+  group: 'heat-api',
+  groups: { heat: ['control'], 'heat-api': ['heat'], 'heat-engine': ['heat'] },
   dependsOn: ['mariadb', 'memcached', 'rabbitmq', 'keystone'],
   databases: [{ name: 'heat', user: 'heat', passwordKey: 'heat_database_password' }],
   rabbitmqUser: { user: 'heat', passwordKey: 'heat_rabbitmq_password' },
@@ -47,6 +48,7 @@ export const heat: ServiceDef = {
       configFiles: [heatConf],
       permissions,
       healthcheck: { test: 'healthcheck_port heat-engine {{ globals.rabbitmq_port }}', intervalSeconds: 10 },
+      group: 'heat-engine',
     },
   ],
   // The schema; reruns for a new image (an upgrade), not for a config change.

@@ -5,7 +5,8 @@ import type { ServiceDef } from '../types.js';
 export const horizon: ServiceDef = {
   name: 'horizon',
   enableKey: 'enable_horizon',
-  group: 'control',
+  group: 'horizon',
+  groups: { horizon: ['control'] },
   dependsOn: ['memcached', 'keystone'],
   secrets: [{ name: 'horizon_secret_key', kind: 'password', rotation: 'session key: horizon restarts; users log in again' }],
   containers: [

@@ -12,7 +12,8 @@ const identityUrl = 'http://{{ keystone_address }}:{{ globals.keystone_public_po
 export const keystone: ServiceDef = {
   name: 'keystone',
   enableKey: 'enable_keystone',
-  group: 'control',
+  group: 'keystone',
+  groups: { keystone: ['control'] },
   // Not rabbitmq: keystone sends no notifications (driver noop), so it need not wait for it.
   dependsOn: ['mariadb', 'memcached'],
   secrets: [

@@ -3,7 +3,8 @@ import type { ServiceDef } from '../types.js';
 export const mariadb: ServiceDef = {
   name: 'mariadb',
   enableKey: 'enable_mariadb',
-  group: 'control',
+  group: 'mariadb',
+  groups: { mariadb: ['control'] },
   dependsOn: [],
   secrets: [{ name: 'database_password', kind: 'password', rotation: 'MariaDB root account: set live in the running server (unix socket), no restart' }],
   containers: [

@@ -3,7 +3,8 @@ import type { ServiceDef } from '../types.js';
 export const memcached: ServiceDef = {
   name: 'memcached',
   enableKey: 'enable_memcached',
-  group: 'control',
+  group: 'memcached',
+  groups: { memcached: ['control'] },
   dependsOn: [],
   containers: [
     {

@@ -24,7 +24,8 @@ function agent(name: string, ini: { template: string; dest: string }, extra: Par
     permissions,
     // The process name is cut to 15 characters by the kernel, as ss shows it.
     healthcheck: { test: `healthcheck_port ${process.slice(0, 15)} {{ globals.rabbitmq_port }}`, intervalSeconds: 10 },
-    group: 'network',
+    // kolla-ansible's group for it: neutron-dhcp-agent, neutron-l3-agent...
+    group: `neutron-${name}-agent`,
     // An agent's first RPC calls go to queues the server declares; sent earlier, they time out (60 s).
     after: ['neutron_server'],
     ...extra,
@@ -39,7 +40,18 @@ function agent(name: string, ini: { template: string; dest: string }, extra: Par
 export const neutron: ServiceDef = {
   name: 'neutron',
   enableKey: 'enable_neutron',
-  group: 'control',
+  group: 'neutron-server',
+  // kolla-ansible's: the server on control, the agents on the `neutron` group (network hosts); the
+  // mechanism's agent also on compute hosts, where it wires the instances' ports.
+  groups: {
+    neutron: ['network'],
+    'neutron-server': ['control'],
+    'neutron-dhcp-agent': ['neutron'],
+    'neutron-l3-agent': ['neutron'],
+    'neutron-metadata-agent': ['neutron'],
+    'neutron-openvswitch-agent': ['neutron', 'compute'],
+    'neutron-linuxbridge-agent': ['neutron', 'compute'],
+  },
   // openvswitch when it is enabled: the agents and the host setup's br-ex need its database.
   dependsOn: ['mariadb', 'memcached', 'rabbitmq', 'keystone', 'openvswitch'],
   databases: [{ name: 'neutron', user: 'neutron', passwordKey: 'neutron_database_password' }],
@@ -72,15 +84,11 @@ export const neutron: ServiceDef = {
       writableProcSys: true,
       // ovs-ofctl reaches vswitchd through the bridges' management sockets there.
       volumes: ['/run/openvswitch:/run/openvswitch'],
-      // Compute hosts need it too: it wires the instances' ports on br-int.
-      group: ['network', 'compute'],
       when: { neutron_plugin_agent: ['openvswitch'] },
     }),
     agent('linuxbridge', { template: 'neutron/linuxbridge_agent.ini.j2', dest: '/etc/neutron/plugins/ml2/linuxbridge_agent.ini' }, {
       capAdd: agentCaps,
       writableProcSys: true,
-      // Compute hosts need it too: it plugs the instances' tap devices into the network bridges.
-      group: ['network', 'compute'],
       when: { neutron_plugin_agent: ['linuxbridge'] },
     }),
     agent('dhcp', { template: 'neutron/dhcp_agent.ini.j2', dest: '/etc/neutron/dhcp_agent.ini' }, {

@@ -23,7 +23,8 @@ function libvirt(virtType: 'qemu' | 'kvm'): ContainerDef {
     name: 'nova_libvirt',
     image: 'nova-libvirt',
     command: 'libvirtd',
-    group: 'compute',
+    // Beside nova_compute, whatever hosts that group names.
+    group: 'nova-compute',
     when: { nova_compute_virt_type: [virtType] },
     configFiles: [conf('libvirtd.conf'), conf('qemu.conf')],
     capAdd: ['NET_ADMIN', 'SYS_ADMIN', 'SYS_PTRACE', 'IPC_LOCK', 'SYS_NICE'],
@@ -43,6 +44,7 @@ function rpcService(name: string, extra: Partial<ContainerDef> = {}): ContainerD
     configFiles: [novaConf],
     permissions,
     healthcheck: { test: `healthcheck_port nova-${name} {{ globals.rabbitmq_port }}`, intervalSeconds: 10 },
+    group: `nova-${name}`,
     ...extra,
   };
 }
@@ -53,7 +55,14 @@ function rpcService(name: string, extra: Partial<ContainerDef> = {}): ContainerD
 export const nova: ServiceDef = {
   name: 'nova',
   enableKey: 'enable_nova',
-  group: 'control',
+  group: 'nova-api',
+  groups: {
+    nova: ['control'],
+    'nova-api': ['nova'],
+    'nova-conductor': ['nova'],
+    'nova-scheduler': ['nova'],
+    'nova-compute': ['compute'],
+  },
   // Neutron (when enabled) first: nova-compute binds instance ports through it.
   dependsOn: ['mariadb', 'memcached', 'rabbitmq', 'keystone', 'glance', 'placement', 'neutron'],
   databases: [
@@ -85,7 +94,6 @@ export const nova: ServiceDef = {
     rpcService('scheduler'),
     // The fake driver: a real Nova driver that keeps instances in Nova's books only (no hypervisor).
     rpcService('compute', {
-      group: 'compute',
       when: { nova_compute_virt_type: ['fake'] },
       volumes: [computeState],
       permissions: computePermissions,
@@ -94,7 +102,6 @@ export const nova: ServiceDef = {
     // contexts (os-vif plugging ports into bridges, instance files) keep NET_ADMIN, SYS_ADMIN and
     // DAC_READ_SEARCH, so those must be in the container's bounding set.
     rpcService('compute', {
-      group: 'compute',
       when: { nova_compute_virt_type: ['qemu', 'kvm'] },
       capAdd: ['NET_ADMIN', 'SYS_ADMIN', 'DAC_READ_SEARCH'],
       // With ML2/OVS's hybrid firewall os-vif makes the port's qbr bridge itself and sets its
@@ -115,7 +122,7 @@ export const nova: ServiceDef = {
       name: 'nova_discover_hosts',
       container: 'nova_api',
       phase: 'after',
-      environment: { NOVA_DISCOVER_HOSTS: "{{ group_hostnames.compute | join(' ') }}" },
+      environment: { NOVA_DISCOVER_HOSTS: "{{ group_hostnames['nova-compute'] | join(' ') }}" },
       inputs: [],
     },
   ],

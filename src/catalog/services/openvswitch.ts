@@ -3,7 +3,6 @@ import type { ServiceDef } from '../types.js';
 // The daemons' run directory: the database socket, pidfiles and control sockets, and the bridges'
 // management sockets that ovs-ofctl uses. A host path, shared with the neutron agent that drives them.
 const run = '/run/openvswitch:/run/openvswitch';
-const hosts = ['network', 'compute'];
 
 // Open vSwitch for ML2's openvswitch agent (kolla-ansible's roles/openvswitch): ovsdb-server and
 // ovs-vswitchd, one container each, on every host that runs the agent. The database is on a named
@@ -12,7 +11,9 @@ const hosts = ['network', 'compute'];
 export const openvswitch: ServiceDef = {
   name: 'openvswitch',
   enableKey: 'enable_openvswitch',
-  group: 'network',
+  // Wherever the Open vSwitch agent runs (kolla-ansible's [openvswitch:children] network, compute).
+  group: 'openvswitch',
+  groups: { openvswitch: ['neutron-openvswitch-agent'] },
   dependsOn: [],
   containers: [
     {
@@ -26,7 +27,6 @@ export const openvswitch: ServiceDef = {
       configFiles: [],
       volumes: ['openvswitch_db:/var/lib/openvswitch', run],
       healthcheck: { test: 'ovsdb-client list-dbs unix:/run/openvswitch/db.sock', intervalSeconds: 10 },
-      group: hosts,
     },
     {
       name: 'openvswitch_vswitchd',
@@ -42,7 +42,6 @@ export const openvswitch: ServiceDef = {
       devices: ['/dev/net/tun'],
       healthcheck: { test: 'ovs-appctl version', intervalSeconds: 10 },
       after: ['openvswitch_db'],
-      group: hosts,
     },
   ],
   // The kernel module for system bridges (loaded in the host's namespaces, which have the modules);

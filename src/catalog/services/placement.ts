@@ -6,7 +6,8 @@ const url = 'http://{{ api_address }}:8778';
 export const placement: ServiceDef = {
   name: 'placement',
   enableKey: 'enable_placement',
-  group: 'control',
+  group: 'placement-api',
+  groups: { placement: ['control'], 'placement-api': ['placement'] },
   dependsOn: ['mariadb', 'memcached', 'keystone'],
   databases: [{ name: 'placement', user: 'placement', passwordKey: 'placement_database_password' }],
   keystone: {

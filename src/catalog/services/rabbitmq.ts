@@ -3,7 +3,8 @@ import type { ServiceDef } from '../types.js';
 export const rabbitmq: ServiceDef = {
   name: 'rabbitmq',
   enableKey: 'enable_rabbitmq',
-  group: 'control',
+  group: 'rabbitmq',
+  groups: { rabbitmq: ['control'] },
   dependsOn: [],
   secrets: [{ name: 'rabbitmq_cluster_cookie', kind: 'password', rotation: 'Erlang cookie: RabbitMQ restarts (its clients reconnect)' }],
   containers: [

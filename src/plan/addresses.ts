@@ -1,0 +1,102 @@
+// Addresses and names of the hosts, from their facts (read off each host before planning) and the
+// inventory: what kolla-ansible takes from ansible facts. Pure.
+import type { Deployment, DeploymentHost } from '../config/deployment.js';
+import { InputError } from '../config/errors.js';
+import { hostsOf } from '../config/inventory.js';
+import type { HostFacts } from './types.js';
+
+/**
+ * Stands in for a fact of a host the plan has none for (it was unreachable). Whatever is rendered
+ * with it names that host, and reconcile skips it rather than deploy a wrong address.
+ */
+const unknownMark = (host: string, what: string): string => `berth-unknown(${host}:${what})`;
+const unknownPattern = /berth-unknown\(([^:)]+):[a-z]+\)/g;
+/**
+ * Stands in for an interface a host does not have: an error only where something rendered uses
+ * it (a control host needs no tunnel_interface address, a deployment-only host no api_interface).
+ */
+const missingMark = (host: string, setting: string): string => `berth-missing(${host}:${setting})`;
+const missingPattern = /berth-missing\([^)]+\)/;
+
+/** Hosts whose unknown facts a rendered value uses (sorted). */
+export function unknownHostsIn(text: string): string[] {
+  return [...new Set([...text.matchAll(unknownPattern)].map((m) => m[1]!))].sort();
+}
+
+/** The interfaces whose addresses the plan needs from each host. */
+export function wantedInterfaces(deployment: Deployment): Record<string, string[]> {
+  return Object.fromEntries(
+    deployment.hosts.map((h) => {
+      const tunnel = deployment.globals.enable_neutron && h.tunnelAddress === undefined ? [h.interfaces.tunnel] : [];
+      return [h.name, [...new Set([h.interfaces.api, ...tunnel])]];
+    }),
+  );
+}
+
+export interface Addressing {
+  /** The address a host's services bind to and are reached at (its api_interface's). */
+  api(host: string): string;
+  /** Neutron's VXLAN endpoint on the host. */
+  tunnel(host: string): string;
+  hostname(host: string): string;
+  /** kolla_internal_vip_address, else the first control host's API address. */
+  vip: string;
+  /** Throws the InputError of the first missing interface address that `rendered` uses. */
+  check(rendered: string): void;
+}
+
+export function addressing(deployment: Deployment, facts: Readonly<Record<string, HostFacts>>): Addressing {
+  const g = deployment.globals;
+  const path = deployment.inventory.path;
+  const byName = new Map(deployment.hosts.map((h) => [h.name, h]));
+  // All-in-one (only local hosts): without a load balancer the VIP is this machine's own address,
+  // so services bind to it (the e2e clouds each take a loopback address this way).
+  const allLocal = deployment.hosts.every((h) => h.connection === 'local');
+  const missing = new Map<string, InputError>();
+  const interfaceAddress = (h: DeploymentHost, iface: string, setting: string): string => {
+    const f = facts[h.name];
+    if (!f) return unknownMark(h.name, setting.replace(/_.*/, ''));
+    const address = f.addresses[iface];
+    if (address !== undefined) return address;
+    const mark = missingMark(h.name, setting);
+    missing.set(
+      mark,
+      new InputError(
+        `${path}:${h.line}: host "${h.name}": its ${setting} ${iface} has no IPv4 address on that host (its interfaces: ${f.interfaces.join(', ') || 'none'})`,
+        `set ${setting} for this host in the inventory (on its line, or in [<group>:vars]), or in globals.yml, to an interface with an IPv4 address`,
+      ),
+    );
+    return mark;
+  };
+  const host = (name: string): DeploymentHost => {
+    const h = byName.get(name);
+    if (!h) throw new Error(`plan: no host ${name}`);
+    return h;
+  };
+  const api = (name: string): string => {
+    const h = host(name);
+    if (allLocal && g.kolla_internal_vip_address !== null) return g.kolla_internal_vip_address;
+    return interfaceAddress(h, h.interfaces.api, 'api_interface');
+  };
+  const firstControl = hostsOf(deployment.inventory, 'control')[0];
+  let vip = g.kolla_internal_vip_address;
+  if (vip === null) {
+    if (firstControl === undefined) {
+      throw new InputError(`${path}: no host in [control], and kolla_internal_vip_address is not set`, 'add a host under [control], or set kolla_internal_vip_address in globals.yml');
+    }
+    vip = api(firstControl);
+  }
+  return {
+    api,
+    tunnel: (name) => {
+      const h = host(name);
+      return h.tunnelAddress ?? interfaceAddress(h, h.interfaces.tunnel, 'tunnel_interface');
+    },
+    hostname: (name) => facts[name]?.hostname ?? unknownMark(name, 'hostname'),
+    vip,
+    check: (rendered) => {
+      const mark = missingPattern.exec(rendered)?.[0];
+      if (mark !== undefined) throw missing.get(mark)!;
+    },
+  };
+}

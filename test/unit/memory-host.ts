@@ -1,0 +1,139 @@
+// An in-memory Host for unit tests of reconcile's scheduling decisions (which steps run, which are
+// skipped, how many hosts at once). It is not Docker: containers "run" and are healthy at once.
+// It says nothing about whether a real multinode deploy works; that is for the SSH e2e suite.
+import { UnreachableError, type ActualContainer, type ActualVolume, type ContainerSummary, type Host, type HostFacts } from '../../src/engine/host.js';
+import type { ModuleFacts } from '../../src/engine/kernel-modules.js';
+import type { ContainerSpec } from '../../src/plan/types.js';
+
+export class MemoryHost implements Host {
+  readonly containers = new Map<string, ActualContainer>();
+  readonly dirs = new Map<string, Record<string, string>>();
+  readonly volumeList: ActualVolume[] = [];
+  /** Every call, as "method name", for assertions. */
+  readonly calls: string[] = [];
+  /** When set, every call throws this host's UnreachableError. */
+  unreachable?: string;
+  /** Called at the start of every engine call (to observe concurrency). */
+  onCall?: (host: string) => Promise<void> | void;
+
+  constructor(
+    readonly name: string,
+    private readonly hostFacts: HostFacts = { hostname: name, addresses: {}, interfaces: [] },
+  ) {}
+
+  private async enter(method: string, arg = ''): Promise<void> {
+    this.calls.push(`${method} ${arg}`.trim());
+    if (this.unreachable !== undefined) throw new UnreachableError(this.unreachable);
+    await this.onCall?.(this.name);
+  }
+
+  async ping(): Promise<string> {
+    await this.enter('ping');
+    return 'memory';
+  }
+  async facts(interfaces: readonly string[]): Promise<HostFacts> {
+    await this.enter('facts');
+    return { ...this.hostFacts, addresses: Object.fromEntries(interfaces.map((i) => [i, this.hostFacts.addresses[i]])) };
+  }
+  async kernelModule(module: string): Promise<ModuleFacts> {
+    await this.enter('kernelModule', module);
+    return { module, kernelRelease: 'memory', loaded: true, builtinList: null, modulesDep: null } as ModuleFacts;
+  }
+  async listAll(): Promise<ContainerSummary[]> {
+    await this.enter('listAll');
+    return [...this.containers.values()].map((c) => ({ name: c.name, labels: c.labels, volumes: c.volumes }));
+  }
+  async listContainers(label: string, value?: string): Promise<ActualContainer[]> {
+    await this.enter('listContainers');
+    return [...this.containers.values()].filter((c) => (value === undefined ? label in c.labels : c.labels[label] === value));
+  }
+  async inspect(name: string): Promise<ActualContainer | undefined> {
+    await this.enter('inspect', name);
+    return this.containers.get(name);
+  }
+  async imageId(ref: string): Promise<string | undefined> {
+    await this.enter('imageId', ref);
+    return `sha256:${ref}`;
+  }
+  async create(name: string, spec: ContainerSpec, labels: Record<string, string>): Promise<void> {
+    await this.enter('create', name);
+    this.containers.set(name, {
+      id: name,
+      name,
+      labels,
+      imageId: `sha256:${spec.image}`,
+      status: 'created',
+      running: false,
+      exitCode: 0,
+      startedAt: '',
+      volumes: [],
+    });
+  }
+  async start(name: string): Promise<void> {
+    await this.enter('start', name);
+    const c = this.containers.get(name)!;
+    // A job (restart policy no) runs to its end at once; a service keeps running, healthy.
+    this.containers.set(name, c.labels['berth.kind'] === 'job'
+      ? { ...c, status: 'exited', running: false, exitCode: 0, finishedAt: 'now' }
+      : { ...c, status: 'running', running: true, health: 'healthy' });
+  }
+  async restart(name: string): Promise<void> {
+    await this.enter('restart', name);
+  }
+  async stop(name: string): Promise<void> {
+    await this.enter('stop', name);
+  }
+  async remove(name: string): Promise<void> {
+    await this.enter('remove', name);
+    this.containers.delete(name);
+  }
+  async wait(name: string): Promise<number> {
+    await this.enter('wait', name);
+    return 0;
+  }
+  async logs(name: string): Promise<string> {
+    await this.enter('logs', name);
+    return '';
+  }
+  async exec(name: string): Promise<{ code: number; output: string }> {
+    await this.enter('exec', name);
+    return { code: 0, output: '' };
+  }
+  async runTool(): Promise<{ code: number; output: string }> {
+    await this.enter('runTool');
+    return { code: 0, output: '' };
+  }
+  async volumes(): Promise<ActualVolume[]> {
+    await this.enter('volumes');
+    return this.volumeList;
+  }
+  async ensureVolume(name: string, labels: Record<string, string>): Promise<void> {
+    await this.enter('ensureVolume', name);
+    if (!this.volumeList.some((v) => v.name === name)) this.volumeList.push({ name, labels });
+  }
+  async removeVolume(name: string): Promise<boolean> {
+    await this.enter('removeVolume', name);
+    return true;
+  }
+  async readDir(dir: string): Promise<Record<string, string> | undefined> {
+    await this.enter('readDir', dir);
+    return this.dirs.get(dir);
+  }
+  async syncDir(dir: string, files: Record<string, string>): Promise<boolean> {
+    await this.enter('syncDir', dir);
+    this.dirs.set(dir, files);
+    return true;
+  }
+  async configState(dir: string): Promise<{ files?: Record<string, string> }> {
+    await this.enter('configState', dir);
+    const files = this.dirs.get(dir);
+    return files ? { files } : {};
+  }
+  async writeMarker(dir: string): Promise<void> {
+    await this.enter('writeMarker', dir);
+  }
+  async removeDir(dir: string): Promise<void> {
+    await this.enter('removeDir', dir);
+    this.dirs.delete(dir);
+  }
+}
