@@ -2,7 +2,7 @@
 // value. Nothing after this point reads operator files (see DESIGN.md, "Data flows one way").
 import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { userInfo } from 'node:os';
+import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from './errors.js';
 import { loadGlobals, type Globals } from './globals.js';
@@ -17,6 +17,10 @@ export interface DeploymentHost {
   connection: 'local' | 'ssh';
   user: string;
   port: number;
+  /** ansible_become: privileged work on the host goes through `sudo -n` (for a user other than root). */
+  become: boolean;
+  /** ansible_ssh_private_key_file, ~ expanded; unset: the SSH agent and ~/.ssh/id_* keys. */
+  privateKeyFile?: string;
   /** Neutron's VXLAN endpoint: the host's address on tunnel_interface (only resolved with Neutron on). */
   tunnelAddress?: string;
 }
@@ -43,6 +47,11 @@ export interface LoadDeploymentOptions {
   knownGroups?: InventoryOptions['knownGroups'];
   /** This machine's IPv4 address on an interface; replaceable so tests do not depend on the machine. */
   localAddress?: (iface: string) => string;
+}
+
+/** `~/x` → the home directory's x, as Ansible reads ansible_ssh_private_key_file. */
+function expandHome(path: string): string {
+  return path === '~' ? homedir() : path.startsWith('~/') ? join(homedir(), path.slice(2)) : path;
 }
 
 export function loadDeployment(configDir: string, opts: LoadDeploymentOptions): { deployment: Deployment; warnings: string[] } {
@@ -86,6 +95,8 @@ export function loadDeployment(configDir: string, opts: LoadDeploymentOptions): 
       // Ansible's default: the user running the command.
       user: vars.ansible_user ?? vars.ansible_ssh_user ?? userInfo().username,
       port,
+      become: /^(yes|true|on|y|1)$/i.test(vars.ansible_become ?? 'no'),
+      ...(vars.ansible_ssh_private_key_file ? { privateKeyFile: expandHome(vars.ansible_ssh_private_key_file) } : {}),
       ...(globals.enable_neutron
         ? { tunnelAddress: vars.tunnel_address ?? (isLocal ? tunnelAddress(globals.tunnel_interface) : (vars.ansible_host ?? host.name)) }
         : {}),

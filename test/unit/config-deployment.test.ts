@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import type { NetworkInterfaceInfo } from 'node:os';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadDeployment } from '../../src/config/deployment.js';
@@ -48,7 +48,7 @@ test('multinode wins over all-in-one; the VIP defaults to the first control host
   writeFileSync(join(dir, 'all-in-one'), '[control]\nlocalhost ansible_connection=local\n');
   writeFileSync(
     join(dir, 'multinode'),
-    '[all:vars]\nansible_user=deploy\n[control]\nctl01 ansible_host=10.0.0.11\nctl02 ansible_host=10.0.0.12 ansible_port=2222\n[compute]\ncmp01 ansible_host=10.0.0.21 ansible_user=root\n',
+    '[all:vars]\nansible_user=deploy\n[control]\nctl01 ansible_host=10.0.0.11\nctl02 ansible_host=10.0.0.12 ansible_port=2222 ansible_become=yes ansible_ssh_private_key_file=~/.ssh/berth\n[compute]\ncmp01 ansible_host=10.0.0.21 ansible_user=root\n',
   );
   genpwd(dir, secrets.map((name) => ({ name, kind: 'password' })));
   const { deployment, warnings } = loadDeployment(dir, { requiredSecrets: secrets, localAddress: () => assert.fail('not a local deployment') });
@@ -56,9 +56,9 @@ test('multinode wins over all-in-one; the VIP defaults to the first control host
   assert.equal(deployment.inventory.path, join(dir, 'multinode'));
   assert.equal(deployment.globals.kolla_internal_vip_address, '10.0.0.11');
   assert.deepEqual(deployment.hosts, [
-    { name: 'ctl01', address: '10.0.0.11', connection: 'ssh', user: 'deploy', port: 22, tunnelAddress: '10.0.0.11' },
-    { name: 'ctl02', address: '10.0.0.12', connection: 'ssh', user: 'deploy', port: 2222, tunnelAddress: '10.0.0.12' },
-    { name: 'cmp01', address: '10.0.0.21', connection: 'ssh', user: 'root', port: 22, tunnelAddress: '10.0.0.21' },
+    { name: 'ctl01', address: '10.0.0.11', connection: 'ssh', user: 'deploy', port: 22, become: false, tunnelAddress: '10.0.0.11' },
+    { name: 'ctl02', address: '10.0.0.12', connection: 'ssh', user: 'deploy', port: 2222, become: true, privateKeyFile: join(homedir(), '.ssh/berth'), tunnelAddress: '10.0.0.12' },
+    { name: 'cmp01', address: '10.0.0.21', connection: 'ssh', user: 'root', port: 22, become: false, tunnelAddress: '10.0.0.21' },
   ]);
 });
 
