@@ -219,6 +219,8 @@ export class DockerHost implements Host {
       stream.on('end', resolve);
       stream.on('error', reject);
     });
+    // The engine only ended its side of the hijacked connection; close ours (over SSH it is a channel).
+    stream.destroy();
     const info = await exec.inspect();
     return { code: info.ExitCode ?? -1, output: Buffer.concat(chunks).toString('utf8') };
   }

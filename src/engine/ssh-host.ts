@@ -8,7 +8,7 @@ import { Engine, EngineError } from './docker.js';
 import { DockerHost, type HostFiles } from './docker-host.js';
 import { MARKER, type ConfigState } from './host.js';
 import { MODULE_FACTS_SCRIPT, parseModuleFacts, type ModuleFacts } from './kernel-modules.js';
-import { SshConnection, type SshTarget } from './ssh.js';
+import { SshConnection, type RunResult, type SshTarget } from './ssh.js';
 
 export class SshHost extends DockerHost {
   readonly ssh: SshConnection;
@@ -76,7 +76,7 @@ export class RemoteFiles implements HostFiles {
     if (!/^[a-z0-9_]+$/.test(module)) throw new Error(`not a kernel module name: ${module}`);
     // World-readable files: no sudo needed.
     const r = await this.ssh.runScript(MODULE_FACTS_SCRIPT, [module], undefined, { privileged: false });
-    if (r.code !== 0) throw new EngineError(`${this.where}: reading kernel module facts failed: ${r.stderr.trim()}`);
+    if (r.code !== 0) throw new EngineError(`${this.where}: reading kernel module facts failed: ${failure(r)}`);
     return parseModuleFacts(module, r.stdout.toString('utf8'));
   }
 
@@ -87,7 +87,7 @@ export class RemoteFiles implements HostFiles {
   async configState(dir: string): Promise<ConfigState> {
     const r = await this.ssh.runScript(READ_DIR, [dir]);
     if (r.code === NO_DIR) return {};
-    if (r.code !== 0) throw new EngineError(`${this.where}: reading ${dir} failed: ${r.stderr.trim()}`);
+    if (r.code !== 0) throw new EngineError(`${this.where}: reading ${dir} failed: ${failure(r)}`);
     const entries = await untar(r.stdout);
     const files: Record<string, string> = {};
     let newest: number | undefined;
@@ -120,7 +120,7 @@ export class RemoteFiles implements HostFiles {
 
   async removeDir(dir: string): Promise<void> {
     const r = await this.ssh.runScript(REMOVE_DIR, [dir]);
-    if (r.code !== 0) throw new EngineError(`${this.where}: removing ${dir} failed: ${r.stderr.trim()}`);
+    if (r.code !== 0) throw new EngineError(`${this.where}: removing ${dir} failed: ${failure(r)}`);
   }
 
   private async write(dir: string, files: Record<string, string>, remove: string[]): Promise<void> {
@@ -138,8 +138,13 @@ export class RemoteFiles implements HostFiles {
     const chunks: Buffer[] = [];
     for await (const c of tar) chunks.push(c as Buffer);
     const r = await this.ssh.runScript(WRITE_FILES, [dir], Buffer.concat(chunks));
-    if (r.code !== 0) throw new EngineError(`${this.where}: writing ${dir} failed: ${r.stderr.trim()}`);
+    if (r.code !== 0) throw new EngineError(`${this.where}: writing ${dir} failed: ${failure(r)}`);
   }
+}
+
+/** What a failed script said, or how it ended when it said nothing. */
+function failure(r: RunResult): string {
+  return r.stderr.trim() || (r.code === -1 ? 'the command ended without an exit status (killed, or the channel closed)' : `exit status ${r.code}`);
 }
 
 interface TarFile {

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { Duplex } from 'node:stream';
+import { Duplex } from 'node:stream';
 import { InputError } from '../config/errors.js';
 import { EngineError } from './docker.js';
 import { fingerprint, hostKeyAlgorithms, hostToken, keyType, readKnownHosts, verifyHostKey, type HostKeyVerdict } from './known-hosts.js';
@@ -55,13 +55,10 @@ export class SshConnection {
 
   constructor(readonly target: SshTarget) {
     const agent = new Agent({ keepAlive: true, maxSockets: DOCKER_CHANNELS });
-    agent.createConnection = (_options, callback) => {
-      this.dockerStream().then(
-        (stream) => callback?.(null, stream),
-        (err: Error) => callback?.(err, undefined as unknown as Duplex),
-      );
-      return undefined;
-    };
+    // Returned at once, connected when the channel opens: the Agent counts a socket against
+    // maxSockets only once it has it, so an asynchronous createConnection would let every queued
+    // request open its own channel instead of waiting for a kept-alive one.
+    agent.createConnection = () => new PendingChannel(this.dockerStream());
     this.dockerAgent = agent;
   }
 
@@ -132,9 +129,16 @@ export class SshConnection {
     });
   }
 
-  /** Waits for one of the connection's channel slots; returns its release. */
+  /**
+   * Waits for one of the connection's channel slots; returns its release. Kept-alive Docker API
+   * channels hold slots while idle, so a waiter closes one of those rather than wait for it.
+   */
   private async slot(): Promise<() => void> {
-    if (this.active >= MAX_CHANNELS) await new Promise<void>((resolve) => this.queue.push(resolve));
+    if (this.active >= MAX_CHANNELS) {
+      const waiting = new Promise<void>((resolve) => this.queue.push(resolve));
+      Object.values(this.dockerAgent.freeSockets).flat()[0]?.destroy();
+      await waiting;
+    }
     this.active++;
     this.maxOpenChannels = Math.max(this.maxOpenChannels, this.active);
     let released = false;
@@ -151,19 +155,13 @@ export class SshConnection {
     const client = await this.connect();
     const release = await this.slot();
     try {
-      const channel = await new Promise<ClientChannel>((resolve, reject) => client.exec(command, (err, ch) => (err ? reject(err) : resolve(ch))));
+      // Listeners go on in exec's callback: a quick command's output, exit status and close can
+      // arrive in the same read as the exec's confirmation, before any later tick.
+      const { done } = await openWithRetry(
+        () => new Promise<{ done: Promise<RunResult> }>((resolve, reject) => client.exec(command, (err, ch) => (err ? reject(err) : resolve({ done: collect(ch, stdin) })))),
+      );
       this.channels++;
-      return await new Promise<RunResult>((resolve, reject) => {
-        const out: Buffer[] = [];
-        const err: Buffer[] = [];
-        let code = -1;
-        channel.on('data', (c: Buffer) => out.push(c));
-        channel.stderr.on('data', (c: Buffer) => err.push(c));
-        channel.on('exit', (c: number | null) => (code = c ?? -1));
-        channel.on('error', reject);
-        channel.on('close', () => resolve({ code, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') }));
-        channel.end(stdin);
-      });
+      return await done;
     } catch (err) {
       throw err instanceof EngineError || err instanceof InputError ? err : new EngineError(`${this.where}: ${(err as Error).message}`);
     } finally {
@@ -208,20 +206,30 @@ export class SshConnection {
     const release = await this.slot();
     let channel: ClientChannel;
     try {
-      channel = await new Promise<ClientChannel>((resolve, reject) => {
-        if (this.privileged()) client.exec('sudo -n docker system dial-stdio', (err, ch) => (err ? reject(err) : resolve(ch)));
-        else client.openssh_forwardOutStreamLocal(DOCKER_SOCKET, (err, ch) => (err ? reject(err) : resolve(ch)));
-      });
+      // As in run(): what the channel needs is attached in the callback, before it can close.
+      const opened = (resolve: (ch: ClientChannel) => void, reject: (err: Error) => void) => (err: Error | undefined, ch: ClientChannel) => {
+        if (err) return reject(err);
+        ch.on('close', release);
+        // dial-stdio's messages would otherwise fill the channel's window.
+        ch.stderr.resume();
+        resolve(ch);
+      };
+      channel = await openWithRetry(
+        () =>
+          new Promise<ClientChannel>((resolve, reject) => {
+            if (this.privileged()) client.exec('sudo -n docker system dial-stdio', opened(resolve, reject));
+            else client.openssh_forwardOutStreamLocal(DOCKER_SOCKET, opened(resolve, reject));
+          }),
+        // A refused socket is not a full session table: say why at once.
+        !this.privileged() ? 1 : undefined,
+      );
     } catch (err) {
       release();
       // sshd could not connect to the socket: say why (no Docker, not running, not allowed).
       throw (await this.diagnoseDocker().catch(() => undefined)) ?? new EngineError(`${this.where}: cannot reach ${DOCKER_SOCKET}: ${(err as Error).message}`);
     }
     this.channels++;
-    channel.on('close', release);
-    // dial-stdio's messages would otherwise fill the channel's window.
-    channel.stderr?.resume();
-    return asSocket(channel);
+    return channel;
   }
 
   /** With become: that sudo works without a password and Docker is there, once per connection. */
@@ -250,6 +258,40 @@ export class SshConnection {
   }
 }
 
+/** An exec channel's stdout, stderr and exit status once it closes; stdin written and ended. */
+function collect(channel: ClientChannel, stdin?: Buffer): Promise<RunResult> {
+  return new Promise<RunResult>((resolve, reject) => {
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let code = -1;
+    channel.on('data', (c: Buffer) => out.push(c));
+    channel.stderr.on('data', (c: Buffer) => err.push(c));
+    channel.on('exit', (c: number | null, signal?: string) => {
+      code = c ?? -1;
+      if (signal) err.push(Buffer.from(`killed by ${signal}`));
+    });
+    channel.on('error', reject);
+    channel.on('close', () => resolve({ code, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') }));
+    channel.end(stdin);
+  });
+}
+
+/**
+ * Opens a channel, retrying while sshd refuses it: a session berth closed may still count against
+ * MaxSessions until its process has exited on the host, so the cap alone does not always keep
+ * below it (seen with `sudo docker system dial-stdio`).
+ */
+async function openWithRetry<T>(open: () => Promise<T>, attempts = 20): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await open();
+    } catch (err) {
+      if (i >= attempts || !/open failed|administratively prohibited/i.test((err as Error).message)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 25 * i));
+    }
+  }
+}
+
 /** Facts printed one per line; run as root when become is set, so `socket` is what root sees. */
 const DOCKER_CHECK = `
 [ -S ${DOCKER_SOCKET} ] && echo socket
@@ -270,15 +312,71 @@ export function sudoRefused(stderr: string): boolean {
 }
 
 /**
- * An ssh2 channel as Node's HTTP client and Agent expect a socket to be: they call these on
- * net.Socket (keep-alive, timeouts, ref counting), which a channel does not have.
+ * A socket for Node's HTTP client that becomes a channel once it opens: writes wait until then, a
+ * failure to open is the request's error. It has the net.Socket methods the client and the Agent
+ * call (keep-alive, timeouts, ref counting), as no-ops: the SSH connection has its own keepalive.
  */
-function asSocket(channel: ClientChannel): Duplex {
-  const socket = channel as unknown as Duplex & Record<string, unknown>;
-  for (const method of ['setKeepAlive', 'setNoDelay', 'setTimeout', 'ref', 'unref']) {
-    socket[method] ??= () => socket;
+class PendingChannel extends Duplex {
+  private channel?: Duplex;
+  private readonly writes: { chunk: Buffer; callback: (err?: Error | null) => void }[] = [];
+
+  constructor(open: Promise<Duplex>) {
+    super();
+    open.then(
+      (channel) => {
+        if (this.destroyed) return void channel.destroy();
+        this.channel = channel;
+        channel.on('data', (c: Buffer) => {
+          if (!this.push(c)) channel.pause();
+        });
+        channel.on('end', () => this.push(null));
+        channel.on('error', (err: Error) => this.destroy(err));
+        channel.on('close', () => this.destroy());
+        for (const w of this.writes.splice(0)) channel.write(w.chunk, w.callback);
+        if (this.writableEnded) channel.end();
+      },
+      (err: Error) => this.destroy(err),
+    );
   }
-  return socket;
+
+  override _read(): void {
+    this.channel?.resume();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    if (this.channel) this.channel.write(chunk, callback);
+    else this.writes.push({ chunk, callback });
+  }
+
+  override _final(callback: (err?: Error | null) => void): void {
+    this.channel?.end();
+    callback();
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    this.channel?.destroy();
+    callback(err);
+  }
+
+  setKeepAlive(): this {
+    return this;
+  }
+
+  setNoDelay(): this {
+    return this;
+  }
+
+  setTimeout(): this {
+    return this;
+  }
+
+  ref(): this {
+    return this;
+  }
+
+  unref(): this {
+    return this;
+  }
 }
 
 interface AuthPlan {
