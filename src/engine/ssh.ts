@@ -79,8 +79,13 @@ export class SshConnection {
     this.dockerAgent.destroy();
     const client = await pending?.catch(() => undefined);
     if (!client) return;
+    // A connection the host already dropped may never say 'close' again: do not wait long for it.
     await new Promise<void>((resolve) => {
-      client.once('close', () => resolve());
+      const timer = setTimeout(resolve, 2000).unref();
+      client.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
       client.end();
     });
   }
@@ -395,7 +400,10 @@ export function authMethods(t: Pick<SshTarget, 'name' | 'user' | 'privateKeyFile
       key = readFileSync(path);
     } catch (err) {
       if (!explicit) return;
-      throw new InputError(`host ${t.name}: cannot read ansible_ssh_private_key_file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new InputError(
+        `host ${t.name}: cannot read ansible_ssh_private_key_file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        'point ansible_ssh_private_key_file for the host in the inventory at a private key berth can read, or remove it to use the SSH agent',
+      );
     }
     const parsed = ssh2.utils.parseKey(key);
     if (parsed instanceof Error) {
