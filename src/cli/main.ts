@@ -6,8 +6,9 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { registerSshCommands } from './ssh-commands.js';
 import { registerDeployCommands, runDeploy, runGenpwd, runInit, runPostDeploy, runPrechecks } from './deploy-commands.js';
-import { loadContext } from '../deployment/context.js';
+import { closeHosts, loadContext } from '../deployment/context.js';
 import { buildImages, imageRoots } from '../build/builder.js';
 import { formatTree, loadImageTree, selectImages } from '../build/image-tree.js';
 import { pushImages } from '../build/push.js';
@@ -84,6 +85,7 @@ program
   });
 
 registerDeployCommands(program);
+registerSshCommands(program);
 
 async function runBuild(config: BuildConfig, patterns: string[], logDir: string, concurrency: number | undefined): Promise<void> {
   const format = program.opts().format;
@@ -148,6 +150,8 @@ try {
   await program.parseAsync();
 } catch (err) {
   process.exitCode = reportError(err);
+} finally {
+  await closeHosts();
 }
 
 function reportError(err: unknown): number {

@@ -1,7 +1,7 @@
 // Everything `berth deploy` reads from the config directory, validated and resolved into one typed
 // value. Nothing after this point reads operator files (see DESIGN.md, "Data flows one way").
 import { existsSync } from 'node:fs';
-import { userInfo } from 'node:os';
+import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from './errors.js';
 import { loadGlobals, type Globals } from './globals.js';
@@ -15,6 +15,10 @@ export interface DeploymentHost {
   connection: 'local' | 'ssh';
   user: string;
   port: number;
+  /** ansible_become: privileged work on the host goes through `sudo -n` (for a user other than root). */
+  become: boolean;
+  /** ansible_ssh_private_key_file, ~ expanded; unset: the SSH agent and ~/.ssh/id_* keys. */
+  privateKeyFile?: string;
   /** The inventory line where the host first appears. */
   line: number;
   /** Its interfaces: globals.yml's, overridden by its own or its groups' inventory variables. */
@@ -52,6 +56,11 @@ export interface LoadDeploymentOptions {
   defaultGroups?: InventoryOptions['defaultGroups'];
 }
 
+/** `~/x` → the home directory's x, as Ansible reads ansible_ssh_private_key_file. */
+function expandHome(path: string): string {
+  return path === '~' ? homedir() : path.startsWith('~/') ? join(homedir(), path.slice(2)) : path;
+}
+
 export function loadDeployment(configDir: string, opts: LoadDeploymentOptions): { deployment: Deployment; warnings: string[] } {
   const { globals, warnings } = loadGlobals(configDir);
   const inventoryPath = ['multinode', 'all-in-one'].map((name) => join(configDir, name)).find((p) => existsSync(p));
@@ -83,6 +92,8 @@ export function loadDeployment(configDir: string, opts: LoadDeploymentOptions): 
       // Ansible's default: the user running the command.
       user: vars.ansible_user ?? vars.ansible_ssh_user ?? userInfo().username,
       port,
+      become: /^(yes|true|on|y|1)$/i.test(vars.ansible_become ?? 'no'),
+      ...(vars.ansible_ssh_private_key_file ? { privateKeyFile: expandHome(vars.ansible_ssh_private_key_file) } : {}),
       line: host.line,
       interfaces: hostInterfaces(globals, vars),
       ...(vars.tunnel_address !== undefined ? { tunnelAddress: vars.tunnel_address } : {}),

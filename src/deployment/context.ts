@@ -2,6 +2,7 @@
 // facts of every host (hostname, interface addresses), the plan, the secrets that will rotate, and
 // a connection to each host. Bad input stops here, before any host is changed. Below the CLI, so
 // tools that work against the cloud (init-runonce, tempest) use it without depending on the command line.
+import { join } from 'node:path';
 import pLimit from 'p-limit';
 import { catalog, catalogGroups, catalogSecrets } from '../catalog/index.js';
 import { loadBuildConfig, type BuildConfig } from '../config/build-config.js';
@@ -11,6 +12,7 @@ import { hostsOf, type Inventory } from '../config/inventory.js';
 import { EngineError } from '../engine/docker.js';
 import { isUnreachable, type Host } from '../engine/host.js';
 import { LocalHost } from '../engine/local-host.js';
+import { SshHost } from '../engine/ssh-host.js';
 import { readOverrideFiles } from '../config/overrides.js';
 import { wantedInterfaces } from '../plan/addresses.js';
 import { EXTERNAL_VETH, plan } from '../plan/plan.js';
@@ -43,17 +45,22 @@ export interface LoadContextOptions {
   connect?: (host: DeploymentHost) => Host;
 }
 
+/** Hosts of every context loaded in this process, for closeHosts(). */
+const opened = new Set<Host>();
+
+/** Ends the hosts' connections (SSH), so the process can exit; the CLI calls it once, at the end. */
+export async function closeHosts(): Promise<void> {
+  const hosts = [...opened];
+  opened.clear();
+  await Promise.all(hosts.map((h) => h.close().catch(() => undefined)));
+}
+
 export const DEFAULT_FORKS = 10;
 
-/** A Host for each inventory host: the Docker socket for ansible_connection=local. */
-export function connectHost(h: DeploymentHost): Host {
-  if (h.connection !== 'local') {
-    throw new EngineError(
-      `host ${h.name} is reached over SSH, which this version of berth cannot do yet`,
-      'deploy to this machine: ansible_connection=local in the inventory',
-    );
-  }
-  return new LocalHost(h.name);
+/** A Host for each inventory host: the Docker socket for ansible_connection=local, else SSH. */
+export function connectHost(h: DeploymentHost, knownHostsFile: string): Host {
+  if (h.connection === 'local') return new LocalHost(h.name);
+  return new SshHost({ name: h.name, address: h.address, port: h.port, user: h.user, become: h.become, privateKeyFile: h.privateKeyFile, knownHostsFile });
 }
 
 export async function loadContext(configDir: string, opts: LoadContextOptions = {}): Promise<DeploymentContext> {
@@ -84,8 +91,11 @@ export async function loadContext(configDir: string, opts: LoadContextOptions = 
     .map((s): SecretRotation => ({ key: s.name, how: s.rotation ?? 'the services using it restart', ...(s.cannotRotate ? { refused: s.cannotRotate } : {}) }));
 
   const build = loadBuildConfig(configDir);
-  const connect = opts.connect ?? connectHost;
+  // An SSH host connects on first use (its facts, below); closeHosts() ends every connection at the end of the run.
+  const knownHostsFile = join(configDir, 'known_hosts');
+  const connect = opts.connect ?? ((h: DeploymentHost) => connectHost(h, knownHostsFile));
   const hosts = new Map<string, Host>(deployment.hosts.map((h) => [h.name, connect(h)]));
+  for (const host of hosts.values()) opened.add(host);
   const { facts, unreachable } = await gatherFacts(hosts, wantedInterfaces(deployment), opts.forks ?? DEFAULT_FORKS);
   const desired = plan({ deployment, overrides: readOverrideFiles(configDir), images: build, facts }, catalog);
   return {

@@ -1,7 +1,8 @@
 // The only module that talks to Docker Engine. Everything above it sees plain data.
 import type Docker from 'dockerode';
 import { createReadStream } from 'node:fs';
-import { DockerApi } from './docker-api.js';
+import { InputError } from '../config/errors.js';
+import { DockerApi, type DockerEndpoint } from './docker-api.js';
 import type { Readable } from 'node:stream';
 
 export interface ImageInfo {
@@ -40,6 +41,11 @@ interface BuildEvent {
   aux?: { ID?: string };
 }
 
+/** This machine's engine: BERTH_DOCKER_SOCKET or Docker's default socket. */
+export function localEndpoint(): DockerEndpoint {
+  return { socketPath: process.env.BERTH_DOCKER_SOCKET ?? '/var/run/docker.sock' };
+}
+
 export class Engine {
   /** Reads (lists, inspects) without loading dockerode. */
   readonly api: DockerApi;
@@ -47,14 +53,16 @@ export class Engine {
   /** Requests dockerode made, for the benchmark. */
   private dialed = 0;
 
-  constructor(private readonly socketPath = process.env.BERTH_DOCKER_SOCKET ?? '/var/run/docker.sock') {
-    this.api = new DockerApi(socketPath);
+  constructor(private readonly endpoint: DockerEndpoint = localEndpoint()) {
+    this.api = new DockerApi(endpoint);
   }
 
   /** dockerode, loaded on first use: commands that only read never load it. */
   docker(): Promise<Docker> {
     this.dockerode ??= import('dockerode').then(({ default: Dockerode }) => {
-      const docker = new Dockerode({ socketPath: this.socketPath });
+      // With an agent, the host name only labels requests: the agent opens every connection.
+      const options = 'socketPath' in this.endpoint ? { socketPath: this.endpoint.socketPath } : { host: 'http://docker', port: 80, protocol: 'http' as const, agent: this.endpoint.agent };
+      const docker = new Dockerode(options);
       const modem = docker.modem as { dial: (...args: unknown[]) => unknown };
       const dial = modem.dial.bind(modem);
       modem.dial = (...args: unknown[]) => {
@@ -76,6 +84,8 @@ export class Engine {
       const v = await this.api.get<{ Version: string }>('/version');
       return v?.Version ?? 'unknown';
     } catch (err) {
+      // A remote transport says itself what is wrong (host, cause, what to do).
+      if (err instanceof EngineError || err instanceof InputError) throw err;
       throw new EngineError(
         `Docker Engine does not answer on its socket: ${(err as Error).message}`,
         'install and start it (scripts/host-setup.sh does both), or set BERTH_DOCKER_SOCKET',
@@ -160,6 +170,16 @@ export class Engine {
       if (ev.error || ev.errorDetail) failure = ev.errorDetail?.message ?? ev.error;
     });
     if (failure) throw new EngineError(`push of ${repo}:${tag} failed: ${failure}`);
+  }
+
+  /** Loads images from a `docker save` tar stream (POST /images/load): a host without a registry. */
+  async loadImages(tar: Readable): Promise<void> {
+    const stream = (await (await this.docker()).loadImage(tar, { quiet: true })) as Readable;
+    let failure: string | undefined;
+    await consumeJsonLines(stream, (ev: BuildEvent) => {
+      if (ev.error || ev.errorDetail) failure = ev.errorDetail?.message ?? ev.error;
+    });
+    if (failure) throw new EngineError(`image load failed: ${failure}`);
   }
 
   async removeImageIfUnused(id: string): Promise<void> {

@@ -1,6 +1,7 @@
 // A deploy target: its Docker Engine and its files. Reconcile, plan and the CLI see only this
-// interface; LocalHost (the Docker socket and this machine's files) implements it, and a remote
-// host (SSH, the Docker API tunnelled through it) will implement it the same way.
+// interface; DockerHost implements it once, over a transport: LocalHost (the Docker socket and this
+// machine's files) or SshHost (one SSH connection: the Docker API tunnelled through it, files
+// copied over it).
 import type { ContainerSpec, HostFacts } from '../plan/types.js';
 import { EngineError } from './docker.js';
 import type { ModuleFacts } from './kernel-modules.js';
@@ -63,6 +64,16 @@ export interface ToolRun {
   timeoutMs?: number;
 }
 
+/** berth's own bookkeeping in a config directory (what was applied live to the running container). */
+export const MARKER = '.applied';
+
+/** A container's config directory as decide() reads it: the files, when they were written, berth's marker. */
+export interface ConfigState {
+  files?: Record<string, string>;
+  filesWrittenAt?: number;
+  marker?: string;
+}
+
 export interface Host {
   readonly name: string;
 
@@ -105,7 +116,10 @@ export interface Host {
   /** Makes dir hold exactly `files` (besides dot files); returns whether anything changed. */
   syncDir(dir: string, files: Record<string, string>): Promise<boolean>;
   /** A container's config directory as decide() reads it: the files, when they were written, berth's marker. */
-  configState(dir: string): Promise<{ files?: Record<string, string>; filesWrittenAt?: number; marker?: string }>;
+  configState(dir: string): Promise<ConfigState>;
   writeMarker(dir: string, text: string): Promise<void>;
   removeDir(dir: string): Promise<void>;
+
+  /** Releases what the host holds open (an SSH connection); the CLI calls it once at the end. */
+  close(): Promise<void>;
 }

@@ -47,6 +47,40 @@ export function moduleAvailability(f: ModuleFacts): ModuleAvailability {
   return { available: false, why: `module ${f.module} is neither loaded nor in /lib/modules/${f.kernelRelease}` };
 }
 
+/**
+ * The same facts read on another host (by sh, $1 = the module): the release, then loaded or not,
+ * then each file base64-encoded on one line, or `-` when missing. /proc/config.gz is binary.
+ */
+export const MODULE_FACTS_SCRIPT = `
+r=$(uname -r)
+echo "$r"
+if [ -e "/sys/module/$1" ]; then echo loaded; else echo absent; fi
+for f in "/lib/modules/$r/modules.builtin" "/lib/modules/$r/modules.dep" /proc/config.gz; do
+  if [ -r "$f" ] && base64 -w0 < "$f" 2>/dev/null; then echo; else echo -; fi
+done
+`;
+
+/** MODULE_FACTS_SCRIPT's output as facts. */
+export function parseModuleFacts(module: string, output: string): ModuleFacts {
+  const [kernelRelease = '', loaded, builtin, dep, config] = output.split('\n');
+  const file = (line: string | undefined): Buffer | null => (line === undefined || line === '-' ? null : Buffer.from(line, 'base64'));
+  let kernelConfig: string | null;
+  try {
+    const gz = file(config);
+    kernelConfig = gz ? gunzipSync(gz).toString('utf8') : null;
+  } catch {
+    kernelConfig = null;
+  }
+  return {
+    module,
+    kernelRelease,
+    loaded: loaded === 'loaded',
+    builtinList: file(builtin)?.toString('utf8') ?? null,
+    modulesDep: file(dep)?.toString('utf8') ?? null,
+    kernelConfig,
+  };
+}
+
 /** This machine's facts about a module (names are kernel module names: letters, digits, _). */
 export function readModuleFacts(module: string, root = '/'): ModuleFacts {
   if (!/^[a-z0-9_]+$/.test(module)) throw new Error(`not a kernel module name: ${module}`);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import type { NetworkInterfaceInfo } from 'node:os';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadDeployment } from '../../src/config/deployment.js';
@@ -50,7 +50,7 @@ test('multinode wins over all-in-one; hosts are reached at ansible_host, else th
   writeFileSync(join(dir, 'all-in-one'), '[control]\nlocalhost ansible_connection=local\n');
   writeFileSync(
     join(dir, 'multinode'),
-    '[all:vars]\nansible_user=deploy\n[control]\nctl01 ansible_host=10.0.0.11\nctl02 ansible_host=10.0.0.12 ansible_port=2222\n[compute]\ncmp01 ansible_host=10.0.0.21 ansible_user=root\n',
+    '[all:vars]\nansible_user=deploy\n[control]\nctl01 ansible_host=10.0.0.11\nctl02 ansible_host=10.0.0.12 ansible_port=2222 ansible_become=yes ansible_ssh_private_key_file=~/.ssh/berth\n[compute]\ncmp01 ansible_host=10.0.0.21 ansible_user=root\n',
   );
   genpwd(dir, secrets.map((name) => ({ name, kind: 'password' })));
   const { deployment, warnings } = loadDeployment(dir, { requiredSecrets: secrets });
@@ -59,9 +59,9 @@ test('multinode wins over all-in-one; hosts are reached at ansible_host, else th
   assert.equal(deployment.globals.kolla_internal_vip_address, null);
   const interfaces = { network: 'eth1', api: 'eth1', tunnel: 'eth1' };
   assert.deepEqual(deployment.hosts, [
-    { name: 'ctl01', address: '10.0.0.11', connection: 'ssh', user: 'deploy', port: 22, line: 4, interfaces },
-    { name: 'ctl02', address: '10.0.0.12', connection: 'ssh', user: 'deploy', port: 2222, line: 5, interfaces },
-    { name: 'cmp01', address: '10.0.0.21', connection: 'ssh', user: 'root', port: 22, line: 7, interfaces },
+    { name: 'ctl01', address: '10.0.0.11', connection: 'ssh', user: 'deploy', port: 22, become: false, line: 4, interfaces },
+    { name: 'ctl02', address: '10.0.0.12', connection: 'ssh', user: 'deploy', port: 2222, become: true, privateKeyFile: join(homedir(), '.ssh/berth'), line: 5, interfaces },
+    { name: 'cmp01', address: '10.0.0.21', connection: 'ssh', user: 'root', port: 22, become: false, line: 7, interfaces },
   ]);
 });
 

@@ -31,6 +31,11 @@ export class MemoryHost implements Host {
     await this.enter('ping');
     return 'memory';
   }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
   async facts(interfaces: readonly string[]): Promise<HostFacts> {
     await this.enter('facts');
     return { ...this.hostFacts, addresses: Object.fromEntries(interfaces.map((i) => [i, this.hostFacts.addresses[i]])) };
