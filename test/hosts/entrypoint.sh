@@ -28,6 +28,13 @@ chmod 0700 "$home/.ssh"
 chmod 0600 "$home/.ssh/authorized_keys"
 chown -R "$user:" "$home/.ssh"
 
+# A machine's devtmpfs has /dev/net/tun (Open vSwitch's netdev bridges and taps need it); a
+# container's /dev does not, so make it as the kernel would (MKNOD and the device rule allow it).
+if [ ! -c /dev/net/tun ]; then
+  mkdir -p /dev/net
+  mknod -m 0666 /dev/net/tun c 10 200
+fi
+
 # Docker Engine without systemd. Its containers' cgroups go under a parent named after this host,
 # apart from the machine's own engine (the cgroup namespace is the machine's).
 if command -v dockerd >/dev/null 2>&1; then
