@@ -68,7 +68,8 @@ export function ensureNetwork(): void {
 
 /**
  * Starts hosts (their images built first). `--privileged` is refused by this kernel, so dockerd
- * gets what it needs one by one: capabilities, no seccomp or AppArmor profile, every device, the
+ * gets what it needs one by one: capabilities (its own and those the catalog gives containers: a
+ * container cannot get one outside its host's bounding set), no seccomp or AppArmor profile, every device, the
  * machine's cgroup tree, a volume for /var/lib/docker (overlay2 cannot sit on overlayfs), and a
  * tmpfs /run as on a booted machine.
  */
@@ -82,7 +83,7 @@ export function startTestHosts(specs: HostSpec[], authorizedKey: string): TestHo
     docker([
       'run', '-d', '--name', host.container, '--hostname', host.container, '--label', 'berth.test-hosts=1',
       '--network', NETWORK, '--ip', host.address,
-      ...['SYS_ADMIN', 'NET_ADMIN', 'NET_RAW', 'MKNOD', 'SYS_PTRACE', 'SYS_MODULE'].flatMap((c) => ['--cap-add', c]),
+      ...['SYS_ADMIN', 'NET_ADMIN', 'NET_RAW', 'MKNOD', 'SYS_PTRACE', 'SYS_MODULE', 'IPC_LOCK', 'SYS_NICE', 'DAC_READ_SEARCH', 'SYS_RESOURCE'].flatMap((c) => ['--cap-add', c]),
       '--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined',
       '--device-cgroup-rule', 'a *:* rmw', '--cgroupns', 'host', '-v', '/sys/fs/cgroup:/sys/fs/cgroup:rw',
       '--tmpfs', '/run', '-v', `${host.container}-docker:/var/lib/docker`,
