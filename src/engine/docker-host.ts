@@ -139,7 +139,13 @@ export class DockerHost implements Host {
   }
 
   async start(name: string): Promise<void> {
-    await (await this.docker()).getContainer(name).start();
+    try {
+      await (await this.docker()).getContainer(name).start();
+    } catch (err) {
+      // 304: already started — by its restart policy, when its engine came back meanwhile (seen
+      // on a test host restarted between plan and start). Started is what was asked.
+      if ((err as { statusCode?: number }).statusCode !== 304) throw err;
+    }
   }
 
   async restart(name: string): Promise<void> {
