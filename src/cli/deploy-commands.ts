@@ -42,7 +42,7 @@ export interface HostSelection {
 const limitHelp = 'act only on these hosts: host or group names of the inventory, separated by commas or colons (a leading ! excludes one), as Ansible\'s --limit';
 const forksHelp = `hosts worked on at once (default ${DEFAULT_FORKS}, as Ansible)`;
 
-function parseForks(v: string): number {
+export function parseForks(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > 1000) throw new InputError(`--forks: expected a whole number from 1 to 1000, got "${v}"`);
   return n;

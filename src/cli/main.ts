@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { registerBootstrapCommands } from './bootstrap-commands.js';
 import { registerSshCommands } from './ssh-commands.js';
 import { registerDeployCommands, runDeploy, runGenpwd, runInit, runPostDeploy, runPrechecks } from './deploy-commands.js';
 import { closeHosts, loadContext } from '../deployment/context.js';
@@ -86,6 +87,7 @@ program
 
 registerDeployCommands(program);
 registerSshCommands(program);
+registerBootstrapCommands(program);
 
 async function runBuild(config: BuildConfig, patterns: string[], logDir: string, concurrency: number | undefined): Promise<void> {
   const format = program.opts().format;

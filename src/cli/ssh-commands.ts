@@ -56,7 +56,31 @@ export async function runKeyscan(configDir: string, names: string[], replace: st
   }
   mkdirSync(configDir, { recursive: true });
   const file = join(configDir, 'known_hosts');
-  const results = await Promise.all(
+  const results = await scanKeys(file, targets, replace);
+  for (const r of results) {
+    if (r.status === 'failed' || r.status === 'changed' || r.status === 'revoked') console.error(r.line);
+    else console.log(r.line);
+  }
+  assertNoRefusedKeys(file, results);
+  const failed = results.filter((r) => r.status === 'failed').length;
+  if (failed) throw new EngineError(`${failed} host(s) did not show a key`, 'fix what is said above and run berth ssh-keyscan again');
+}
+
+export interface KeyScanResult {
+  target: ScanTarget;
+  /** known: unchanged; new: recorded; replaced: --replace; changed, revoked: refused; failed: no key shown. */
+  status: 'known' | 'new' | 'replaced' | 'changed' | 'revoked' | 'failed';
+  /** What to print: the host, its key's type and SHA256 fingerprint, what was done (or why not). */
+  line: string;
+  error?: Error;
+}
+
+/**
+ * Reads each host's key (all at once), compares it with `file` and records a new one. A changed key
+ * is never written unless its host is in `replace`. Also used by bootstrap-servers, before it logs in.
+ */
+export async function scanKeys(file: string, targets: readonly ScanTarget[], replace: readonly string[] = []): Promise<KeyScanResult[]> {
+  const scanned = await Promise.all(
     targets.map(async (t) => {
       const token = hostToken(t.address, t.port);
       const recorded = readKnownHosts(file).filter((e) => !e.marker && entryMatches(e, token));
@@ -67,42 +91,36 @@ export async function runKeyscan(configDir: string, names: string[], replace: st
       }
     }),
   );
-  let refused = 0;
-  let failed = 0;
-  for (const r of results) {
+  return scanned.map((r): KeyScanResult => {
     const label = `${r.t.name} (${r.t.address}:${r.t.port})`;
     if (!r.key) {
-      failed++;
-      console.error(`${label}: ${r.error?.message}${r.error instanceof EngineError && r.error.hint ? `\n  → ${r.error.hint}` : ''}`);
-      continue;
+      const e = r.error;
+      return { target: r.t, status: 'failed', line: `${label}: ${e?.message}${e instanceof EngineError && e.hint ? `\n  → ${e.hint}` : ''}`, ...(e ? { error: e } : {}) };
     }
     const shown = `${keyType(r.key)} ${fingerprint(r.key)}`;
     // Read again for every host: an earlier one may have just been recorded under the same address.
     const verdict = verifyHostKey(readKnownHosts(file), r.token, r.key);
-    if (verdict.status === 'known') {
-      console.log(`${label}: ${shown}: known, unchanged`);
-    } else if (verdict.status === 'unknown') {
+    if (verdict.status === 'known') return { target: r.t, status: 'known', line: `${label}: ${shown}: known, unchanged` };
+    if (verdict.status === 'unknown') {
       appendKnownHost(file, r.token, r.key);
-      console.log(`${label}: ${shown}: new, recorded in ${file}`);
-    } else if (verdict.status === 'revoked') {
-      refused++;
-      console.error(`${label}: ${shown} is marked @revoked in ${file}:${verdict.entry.line}; not recorded`);
-    } else {
-      const before = verdict.known.map((e) => `${e.type} ${fingerprint(e.key)} (line ${e.line})`).join(', ');
-      if (replace.includes(r.t.name)) {
-        replaceKnownHost(file, r.token, r.key);
-        console.log(`${label}: HOST KEY CHANGED: was ${before}, now ${shown}: replaced in ${file} (--replace)`);
-      } else {
-        refused++;
-        console.error(`${label}: HOST KEY CHANGED: recorded ${before}, the host shows ${shown}: NOT recorded`);
-      }
+      return { target: r.t, status: 'new', line: `${label}: ${shown}: new, recorded in ${file}` };
     }
-  }
-  if (refused) {
-    throw new InputError(
-      `${refused} host key(s) differ from the recorded ones in ${file}`,
-      'if a host was reinstalled, check its new key on its console (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then rerun with --replace HOST',
-    );
-  }
-  if (failed) throw new EngineError(`${failed} host(s) did not show a key`, 'fix what is said above and run berth ssh-keyscan again');
+    if (verdict.status === 'revoked') return { target: r.t, status: 'revoked', line: `${label}: ${shown} is marked @revoked in ${file}:${verdict.entry.line}; not recorded` };
+    const before = verdict.known.map((e) => `${e.type} ${fingerprint(e.key)} (line ${e.line})`).join(', ');
+    if (replace.includes(r.t.name)) {
+      replaceKnownHost(file, r.token, r.key);
+      return { target: r.t, status: 'replaced', line: `${label}: HOST KEY CHANGED: was ${before}, now ${shown}: replaced in ${file} (--replace)` };
+    }
+    return { target: r.t, status: 'changed', line: `${label}: HOST KEY CHANGED: recorded ${before}, the host shows ${shown}: NOT recorded` };
+  });
+}
+
+/** Exit 2 when a host showed a changed or revoked key: nothing may log in to it. */
+export function assertNoRefusedKeys(file: string, results: readonly KeyScanResult[]): void {
+  const refused = results.filter((r) => r.status === 'changed' || r.status === 'revoked');
+  if (!refused.length) return;
+  throw new InputError(
+    `${refused.length} host key(s) differ from the recorded ones in ${file}: ${refused.map((r) => r.target.name).join(', ')}`,
+    'if a host was reinstalled, check its new key on its console (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then berth ssh-keyscan --replace HOST',
+  );
 }

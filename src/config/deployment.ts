@@ -54,6 +54,8 @@ export interface LoadDeploymentOptions {
   knownGroups?: InventoryOptions['knownGroups'];
   /** The catalog's per-service groups and their default children. */
   defaultGroups?: InventoryOptions['defaultGroups'];
+  /** false: passwords.yml is not read (bootstrap-servers runs before genpwd); `passwords` is empty. */
+  passwords?: boolean;
 }
 
 /** `~/x` → the home directory's x, as Ansible reads ansible_ssh_private_key_file. */
@@ -71,7 +73,7 @@ export function loadDeployment(configDir: string, opts: LoadDeploymentOptions): 
     );
   }
   const inventory = loadInventory(inventoryPath, { knownGroups: opts.knownGroups, defaultGroups: opts.defaultGroups });
-  const passwords = loadPasswords(configDir, opts.requiredSecrets, opts.fernetSecrets);
+  const passwords = opts.passwords === false ? {} : loadPasswords(configDir, opts.requiredSecrets, opts.fernetSecrets);
   if (inventory.hosts.size === 0) throw new InputError(`${inventoryPath}: no hosts`, 'list at least one host under [control]');
 
   const hosts = [...inventory.hosts.values()].map((host): DeploymentHost => {

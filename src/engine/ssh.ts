@@ -155,15 +155,18 @@ export class SshConnection {
     };
   }
 
-  /** Runs a command in an exec channel: stdin written and closed, stdout kept whole, stderr as text. */
-  async run(command: string, stdin?: Buffer): Promise<RunResult> {
+  /**
+   * Runs a command in an exec channel: stdin written and closed, stdout kept whole (and given to
+   * onStdout as it arrives, for progress), stderr as text.
+   */
+  async run(command: string, stdin?: Buffer, onStdout?: (chunk: Buffer) => void): Promise<RunResult> {
     const client = await this.connect();
     const release = await this.slot();
     try {
       // Listeners go on in exec's callback: a quick command's output, exit status and close can
       // arrive in the same read as the exec's confirmation, before any later tick.
       const { done } = await openWithRetry(
-        () => new Promise<{ done: Promise<RunResult> }>((resolve, reject) => client.exec(command, (err, ch) => (err ? reject(err) : resolve({ done: collect(ch, stdin) })))),
+        () => new Promise<{ done: Promise<RunResult> }>((resolve, reject) => client.exec(command, (err, ch) => (err ? reject(err) : resolve({ done: collect(ch, stdin, onStdout) })))),
       );
       this.channels++;
       return await done;
@@ -179,9 +182,9 @@ export class SshConnection {
    * become is set. Arguments are quoted into the command line, so they must not be secrets; file
    * contents go through stdin.
    */
-  async runScript(script: string, args: string[], stdin?: Buffer, opts: { privileged?: boolean } = {}): Promise<RunResult> {
+  async runScript(script: string, args: string[], stdin?: Buffer, opts: { privileged?: boolean; onStdout?: (chunk: Buffer) => void } = {}): Promise<RunResult> {
     const sudo = opts.privileged === false ? '' : this.privileged();
-    const result = await this.run(`${sudo}sh -c ${shellQuote(script)} berth ${args.map(shellQuote).join(' ')}`.trimEnd(), stdin);
+    const result = await this.run(`${sudo}sh -c ${shellQuote(script)} berth ${args.map(shellQuote).join(' ')}`.trimEnd(), stdin, opts.onStdout);
     if (result.code !== 0 && sudoRefused(result.stderr)) throw this.sudoError();
     return result;
   }
@@ -264,12 +267,15 @@ export class SshConnection {
 }
 
 /** An exec channel's stdout, stderr and exit status once it closes; stdin written and ended. */
-function collect(channel: ClientChannel, stdin?: Buffer): Promise<RunResult> {
+function collect(channel: ClientChannel, stdin?: Buffer, onStdout?: (chunk: Buffer) => void): Promise<RunResult> {
   return new Promise<RunResult>((resolve, reject) => {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let code = -1;
-    channel.on('data', (c: Buffer) => out.push(c));
+    channel.on('data', (c: Buffer) => {
+      out.push(c);
+      onStdout?.(c);
+    });
     channel.stderr.on('data', (c: Buffer) => err.push(c));
     channel.on('exit', (c: number | null, signal?: string) => {
       code = c ?? -1;
