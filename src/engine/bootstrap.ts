@@ -62,7 +62,9 @@ daemon_json=$1 daemon_how=$2 modules_conf=$3 sysctl_conf=$4 required=" $5 "
 
 # 1. Packages from the host's own apt sources, installed only when one is missing.
 . /etc/os-release 2>/dev/null
-want="docker.io iproute2 kmod ca-certificates"
+# tzdata: every service container mounts /etc/localtime; where it is missing (trixie made tzdata
+# optional), Docker makes a directory there and every container start fails (seen on a test host).
+want="docker.io iproute2 kmod ca-certificates tzdata"
 # trixie's docker.io only recommends docker-cli; berth needs "docker system dial-stdio".
 [ "\${VERSION_CODENAME:-}" = bookworm ] || want="$want docker-cli"
 missing=""

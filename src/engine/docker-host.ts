@@ -2,10 +2,13 @@
 // given: the local socket, a host's SSH connection) and its files (a HostFiles backend). All the
 // Docker API logic lives here once; LocalHost and SshHost only choose the transport and the files.
 import type Docker from 'dockerode';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { extract, pack } from 'tar-stream';
 import type { ContainerSpec } from '../plan/types.js';
 import { Engine, EngineError } from './docker.js';
-import type { ActualContainer, ActualVolume, ContainerSummary, ConfigState, Host, HostFacts, ToolRun } from './host.js';
+import type { ActualContainer, ActualVolume, ContainerSummary, ConfigState, Host, HostFacts, ToolFile, ToolRun } from './host.js';
 import type { ModuleFacts } from './kernel-modules.js';
 
 /** A host's files: config directories (root-owned, 0700, files 0600), kernel and network facts. */
@@ -180,17 +183,20 @@ export class DockerHost implements Host {
 
   async runTool(run: ToolRun): Promise<{ code: number; output: string }> {
     const name = `berth_tool_${process.pid}_${Date.now()}`;
-    await (await this.docker()).createContainer({
+    const docker = await this.docker();
+    await docker.createContainer({
       name,
       Image: run.image,
       ...(run.cmd ? { Cmd: run.cmd, Entrypoint: [] } : {}),
       Env: Object.entries(run.env ?? {}).map(([k, v]) => `${k}=${v}`),
       Labels: run.labels,
-      HostConfig: { NetworkMode: 'host', Binds: run.binds },
+      HostConfig: { NetworkMode: 'host' },
     });
     try {
+      if (run.files.length) await docker.getContainer(name).putArchive(await toolArchive(run.files), { path: '/' });
       await this.start(name);
       const code = await this.wait(name, run.timeoutMs ?? 10 * 60_000);
+      if (run.collect) await extractInto((await docker.getContainer(name).getArchive({ path: run.collect.from })), run.collect.into);
       return { code, output: await this.logs(name, 'all') };
     } finally {
       await this.remove(name);
@@ -262,4 +268,51 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
       timer = setTimeout(() => reject(new EngineError(`timed out after ${ms / 1000}s waiting for ${what}`)), ms);
     }),
   ]);
+}
+
+/** A tool's input files as one tar, rooted at / (the paths are absolute in the container). */
+async function toolArchive(files: ToolFile[]): Promise<Buffer> {
+  const tar = pack();
+  for (const f of files) {
+    const header = { name: f.path.replace(/^\/+/, ''), mode: f.mode, uid: f.uid ?? 0, gid: f.gid ?? 0, mtime: new Date() };
+    if (f.directory) tar.entry({ ...header, type: 'directory' });
+    else tar.entry(header, f.content ?? '');
+  }
+  tar.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of tar) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Docker's archive of a container directory (entries under its base name) written into `into`:
+ * regular files and directories only, 0600 and 0700 — what a container wrote is never trusted to
+ * name a link or a path outside `into`.
+ */
+async function extractInto(stream: NodeJS.ReadableStream, into: string): Promise<void> {
+  await mkdir(into, { recursive: true, mode: 0o700 });
+  const ex = extract();
+  const done = new Promise<void>((resolve, reject) => {
+    ex.on('entry', (header, body, next) => {
+      const rel = header.name.split('/').slice(1).filter((p) => p && p !== '.' && p !== '..');
+      const target = join(into, ...rel);
+      const write = async (): Promise<void> => {
+        if (header.type === 'directory' && rel.length) await mkdir(target, { recursive: true, mode: 0o700 });
+        else if (header.type === 'file' && rel.length) {
+          await mkdir(dirname(target), { recursive: true, mode: 0o700 });
+          const chunks: Buffer[] = [];
+          for await (const c of body) chunks.push(c as Buffer);
+          await rm(target, { force: true, recursive: true });
+          await writeFile(target, Buffer.concat(chunks), { mode: 0o600, flag: 'wx' });
+          return;
+        }
+        body.resume();
+      };
+      write().then(() => next(), reject);
+    });
+    ex.on('finish', resolve);
+    ex.on('error', reject);
+  });
+  stream.pipe(ex);
+  await done;
 }

@@ -52,12 +52,30 @@ export interface ActualVolume {
   labels: Record<string, string>;
 }
 
-/** What a one-shot run of a tool (toolbox, tempest) needs. */
+/** A file (or, with `directory`, a directory) put into a tool's container before it starts. */
+export interface ToolFile {
+  /** Absolute path in the container. */
+  path: string;
+  content?: string | Buffer;
+  directory?: boolean;
+  mode: number;
+  /** Owner in the container (numeric); root by default. */
+  uid?: number;
+  gid?: number;
+}
+
+/**
+ * What a one-shot run of a tool (toolbox, tempest) needs. Its inputs go into the container and its
+ * results come out through the Docker API, never through paths on the host: the deployment host
+ * that runs it may be another machine.
+ */
 export interface ToolRun {
   image: string;
   /** Without a command the image's own entrypoint runs (kolla_start and its config.json). */
   cmd?: string[];
-  binds: string[];
+  files: ToolFile[];
+  /** A directory of the container copied, after it exits, into a local directory (made 0700). */
+  collect?: { from: string; into: string };
   /** Labels that mark the container as the deployment's, so a killed run's leftovers are found. */
   labels: Record<string, string>;
   env?: Record<string, string>;

@@ -1,8 +1,7 @@
 // berth init-runonce: flavors, a bootable demo image berth makes itself, a demo project and user,
 // a keypair and (with Neutron) the demo networks, router and security group rules, created idempotently through the toolbox (openstacksdk) with the admin
 // credentials post-deploy wrote. Files handed to the container live in a 0700 temp directory.
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { imageRef } from '../config/build-config.js';
 import { InputError } from '../config/errors.js';
@@ -49,32 +48,29 @@ export async function initRunonce(ctx: DeploymentContext, print: (line: string) 
     print(`wrote ${keyFile} (0600), the private key of keypair mykey`);
   }
 
-  const work = mkdtempSync(join(tmpdir(), 'berth-runonce-'));
-  try {
-    chmodSync(work, 0o700);
-    writeFileSync(join(work, 'disk.raw'), bootDisk(), { mode: 0o600 });
-    writeFileSync(join(work, 'runonce.py'), renderTemplate('shared/init-runonce.py.j2', {}), { mode: 0o600 });
-    const spec = {
-      compute,
-      flavors,
-      image: { name: 'berth-demo-disk' },
-      project: 'demo',
-      user: 'demo',
-      password: ctx.deployment.passwords.demo_password,
-      keypair: { name: 'mykey', public_key: publicKey },
-      admin_project: g.keystone_admin_project,
-      network: g.enable_neutron ? demoNetworks : null,
-    };
-    writeFileSync(join(work, 'runonce.json'), JSON.stringify(spec), { mode: 0o600 });
-    const result = await toolHost(ctx).runTool({
-      image: imageRef(ctx.build, 'toolbox'),
-      cmd: ['python3', '/runonce/runonce.py'],
-      binds: [`${work}:/runonce:ro`, `${clouds}:/etc/openstack/clouds.yaml:ro`],
-      labels: ctx.toolLabels,
-    });
-    for (const line of result.output.trim().split('\n')) if (line) print(line);
-    if (result.code !== 0) throw new EngineError(`init-runonce failed (exit ${result.code}); its output is above`);
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
+  const spec = {
+    compute,
+    flavors,
+    image: { name: 'berth-demo-disk' },
+    project: 'demo',
+    user: 'demo',
+    password: ctx.deployment.passwords.demo_password,
+    keypair: { name: 'mykey', public_key: publicKey },
+    admin_project: g.keystone_admin_project,
+    network: g.enable_neutron ? demoNetworks : null,
+  };
+  // Into the container through the Docker API: the deployment host may be another machine.
+  const result = await toolHost(ctx).runTool({
+    image: imageRef(ctx.build, 'toolbox'),
+    cmd: ['python3', '/runonce/runonce.py'],
+    files: [
+      { path: '/runonce/disk.raw', content: bootDisk(), mode: 0o600 },
+      { path: '/runonce/runonce.py', content: renderTemplate('shared/init-runonce.py.j2', {}), mode: 0o600 },
+      { path: '/runonce/runonce.json', content: JSON.stringify(spec), mode: 0o600 },
+      { path: '/etc/openstack/clouds.yaml', content: readFileSync(clouds, 'utf8'), mode: 0o600 },
+    ],
+    labels: ctx.toolLabels,
+  });
+  for (const line of result.output.trim().split('\n')) if (line) print(line);
+  if (result.code !== 0) throw new EngineError(`init-runonce failed (exit ${result.code}); its output is above`);
 }

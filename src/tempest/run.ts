@@ -3,8 +3,7 @@
 // demo image and flavor of init-runonce when Nova is there. Tests are selected like Tempest's own
 // run (smoke, full, or a regex), exclusions always apply; redacted output and subunit results are kept.
 import { releaseContext, releaseNamed } from '../config/releases.js';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serviceUsers } from '../build/users.js';
@@ -65,6 +64,10 @@ export function validateRegex(regex: string): string {
 }
 
 /** The API suites Tempest has in tree, by the switch that deploys their service (heat's are in a plugin). */
+/** Where the tempest image's kolla_start reads its config, and where its run script writes results. */
+const CONFIG_FILES = '/var/lib/kolla/config_files';
+const RESULTS = '/var/lib/tempest/results';
+
 const apiSuites: [suite: string, enabled: string | undefined][] = [
   ['identity', undefined],
   ['image', 'enable_glance'],
@@ -153,59 +156,54 @@ export async function runTempest(
       }
     : undefined;
 
-  const work = mkdtempSync(join(tmpdir(), 'berth-tempest-'));
   const resultsDir = join(resultsRoot, new Date().toISOString().replace(/[:.]/g, '-'));
-  try {
-    chmodSync(work, 0o700);
-    const excludeText = excludeList(readFileSync(excludeListPath, 'utf8'), g);
-    const files = runFiles({
-      tempestConf: renderTemplate('shared/tempest.conf.j2', {
-        globals: g,
-        release: releaseContext(releaseNamed(g.openstack_release)),
-        passwords: ctx.deployment.passwords,
-        identity_url: ctx.plan.identityUrl,
-        compute,
-        network,
-        services_available: [
-          ['glance', g.enable_glance],
-          ['nova', g.enable_nova],
-          ['neutron', g.enable_neutron],
-          ['cinder', false],
-          ['swift', false],
-          ['heat', g.enable_heat],
-          ['horizon', g.enable_horizon],
-        ],
-      }),
-      excludeList: excludeText,
-      regex: selectionRegex(selection, g),
-    });
-    for (const [name, text] of Object.entries(files)) writeFileSync(join(work, name), text, { mode: 0o600 });
-
-    // 0700: Tempest's log and results name the cloud's endpoints and accounts. Owned by the
-    // tempest user, who writes results.subunit and tempest.log there from the container.
-    mkdirSync(resultsDir, { recursive: true, mode: 0o700 });
-    chmodSync(resultsDir, 0o700);
-    const tempestUser = serviceUsers.tempest!;
-    chownSync(resultsDir, tempestUser.uid, tempestUser.gid);
-    print(`running Tempest (${describeSelection(selection)}); results in ${resultsDir}`);
-    const result = await toolHost(ctx).runTool({
-      image: imageRef(ctx.build, 'tempest'),
-      binds: [`${work}:/var/lib/kolla/config_files:ro`, `${resultsDir}:/var/lib/tempest/results`],
-      labels: ctx.toolLabels,
-      env: { KOLLA_CONFIG_STRATEGY: 'COPY_ALWAYS' },
-      timeoutMs: 60 * 60_000,
-    });
-    const output = redact(result.output, ctx.secrets);
-    writeResultFile(join(resultsDir, 'output.log'), output);
-    return { code: result.code, resultsDir, summary: summarize(output, exclusions(excludeText)) };
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
+  const excludeText = excludeList(readFileSync(excludeListPath, 'utf8'), g);
+  const files = runFiles({
+    tempestConf: renderTemplate('shared/tempest.conf.j2', {
+      globals: g,
+      release: releaseContext(releaseNamed(g.openstack_release)),
+      passwords: ctx.deployment.passwords,
+      identity_url: ctx.plan.identityUrl,
+      compute,
+      network,
+      services_available: [
+        ['glance', g.enable_glance],
+        ['nova', g.enable_nova],
+        ['neutron', g.enable_neutron],
+        ['cinder', false],
+        ['swift', false],
+        ['heat', g.enable_heat],
+        ['horizon', g.enable_horizon],
+      ],
+    }),
+    excludeList: excludeText,
+    regex: selectionRegex(selection, g),
+  });
+  // 0700: Tempest's log and results name the cloud's endpoints and accounts.
+  mkdirSync(resultsDir, { recursive: true, mode: 0o700 });
+  chmodSync(resultsDir, 0o700);
+  const { uid, gid } = serviceUsers.tempest!;
+  print(`running Tempest (${describeSelection(selection)}); results in ${resultsDir}`);
+  // Config in and results out through the Docker API: the deployment host may be another machine.
+  const result = await toolHost(ctx).runTool({
+    image: imageRef(ctx.build, 'tempest'),
+    files: [
+      ...Object.entries(files).map(([name, text]) => ({ path: `${CONFIG_FILES}/${name}`, content: text, mode: 0o600, uid, gid })),
+      { path: RESULTS, directory: true, mode: 0o700, uid, gid },
+    ],
+    collect: { from: RESULTS, into: resultsDir },
+    labels: ctx.toolLabels,
+    env: { KOLLA_CONFIG_STRATEGY: 'COPY_ALWAYS' },
+    timeoutMs: 60 * 60_000,
+  });
+  const output = redact(result.output, ctx.secrets);
+  writeResultFile(join(resultsDir, 'output.log'), output);
+  return { code: result.code, resultsDir, summary: summarize(output, exclusions(excludeText)) };
 }
 
 /**
- * Writes a file of berth's own into the results directory, 0600. The directory is writable from
- * the container, so whatever is at the path (a symlink planted there) is removed, never followed.
+ * Writes a file of berth's own into the results directory, 0600, in place of whatever the run's
+ * results brought under that name (never followed: the container wrote them).
  */
 function writeResultFile(path: string, text: string): void {
   rmSync(path, { force: true });
@@ -227,7 +225,7 @@ async function toolboxLines(ctx: DeploymentContext, args: string[], hint?: strin
   const r = await toolHost(ctx).runTool({
     image: imageRef(ctx.build, 'toolbox'),
     cmd: ['openstack', '--os-cloud', 'berth-admin', ...args],
-    binds: [`${clouds}:/etc/openstack/clouds.yaml:ro`],
+    files: [{ path: '/etc/openstack/clouds.yaml', content: readFileSync(clouds, 'utf8'), mode: 0o600 }],
     labels: ctx.toolLabels,
   });
   if (r.code !== 0) throw new EngineError(`openstack ${args.slice(0, 3).join(' ')} failed (exit ${r.code})`, hint);

@@ -144,7 +144,7 @@ describe('SSH hosts (test-host containers)', { skip: !hasBase }, () => {
       await host.remove('th_probe');
       assert.equal(await host.inspect('th_probe'), undefined);
 
-      const tool = await host.runTool({ image: BASE_IMAGE, cmd: ['sh', '-c', 'echo tool-ran; exit 4'], binds: [], labels: { 'berth.test': 'ssh-tool' } });
+      const tool = await host.runTool({ image: BASE_IMAGE, cmd: ['sh', '-c', 'echo tool-ran; exit 4'], files: [], labels: { 'berth.test': 'ssh-tool' } });
       assert.deepEqual(tool, { code: 4, output: 'tool-ran\n' });
       await host.ensureVolume('th_vol', { 'berth.test': 'ssh' });
       assert.ok((await host.volumes()).some((v) => v.name === 'th_vol' && v.labels['berth.test'] === 'ssh'));
