@@ -2,11 +2,12 @@
 // given: the local socket, a host's SSH connection) and its files (a HostFiles backend). All the
 // Docker API logic lives here once; LocalHost and SshHost only choose the transport and the files.
 import type Docker from 'dockerode';
-import { PassThrough } from 'node:stream';
+import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import type { ContainerSpec } from '../plan/types.js';
 import { Engine, EngineError } from './docker.js';
 import type { ActualContainer, ActualVolume, ContainerSummary, ConfigState, Host, HostFacts, ToolRun } from './host.js';
 import type { ModuleFacts } from './kernel-modules.js';
+import type { PullProgress } from './pull-progress.js';
 
 /** A host's files: config directories (root-owned, 0700, files 0600), kernel and network facts. */
 export interface HostFiles {
@@ -106,6 +107,28 @@ export class DockerHost implements Host {
 
   async imageId(ref: string): Promise<string | undefined> {
     return (await this.engine.inspectImage(ref))?.id;
+  }
+
+  imageTags(): Promise<Map<string, string>> {
+    return this.engine.imageTags();
+  }
+
+  pull(ref: string, onProgress: (p: PullProgress) => void): Promise<PullProgress> {
+    return this.engine.pull(ref, onProgress);
+  }
+
+  loadImages(tar: Readable): Promise<void> {
+    return this.engine.loadImages(tar);
+  }
+
+  /** The transport's (LocalHost: a socket here; SshHost: a channel of its connection). */
+  connectLoopback(port: number): Promise<Duplex> {
+    return Promise.reject(new Error(`${this.name}: no transport to reach its port ${port}`));
+  }
+
+  exposeLoopback(port: number, connect: () => Promise<Duplex>): Promise<{ close(): Promise<void> }> {
+    void connect;
+    return Promise.reject(new Error(`${this.name}: no transport to expose its port ${port}`));
   }
 
   async create(name: string, spec: ContainerSpec, labels: Record<string, string>): Promise<void> {
