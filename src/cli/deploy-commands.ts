@@ -232,7 +232,9 @@ export function localHosts(ctx: Pick<DeploymentContext, 'deployment'>): Set<stri
 }
 
 export async function runPull(ctx: DeploymentContext, format: 'text' | 'json', selection: HostSelection = {}): Promise<void> {
-  const { hosts } = selectedHosts(ctx, selection.limit);
+  // No --limit warnings: they are about what a deploy leaves unchecked, and a pull checks nothing.
+  const selected = selection.limit === undefined ? undefined : resolveLimit(ctx.deployment.inventory, selection.limit);
+  const hosts = ctx.plan.hosts.filter((h) => !selected || selected.has(h));
   const reporter = new PullReporter(format);
   const recap = await pullImages(ctx, { hosts, forks: selection.forks ?? DEFAULT_FORKS, onEvent: reporter.onEvent });
   reporter.recap(recap);
