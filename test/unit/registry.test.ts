@@ -11,7 +11,7 @@ import { genpwd } from '../../src/config/passwords.js';
 import { loadContext } from '../../src/deployment/context.js';
 import { ensureDeploymentId } from '../../src/deployment/identity.js';
 import { sameMachine, type RegistrySite } from '../../src/deployment/registry.js';
-import type { Host, HostFacts } from '../../src/engine/host.js';
+import type { HostFacts } from '../../src/engine/host.js';
 import { PullProgress } from '../../src/engine/pull-progress.js';
 import { imagesByHost, missingImageLines, missingImages, missingImagesError, registryMode } from '../../src/plan/images.js';
 import { deploy } from '../../src/reconcile/deploy.js';
@@ -108,7 +108,7 @@ test('deploy refuses a host lacking an image before any change, after one image 
   const ref = imagesByHost(ctx.plan).get('cmp01')![0]!;
   cmp.missingImages.add(ref);
   await assert.rejects(
-    deploy({ plan: ctx.plan, hosts: ctx.hosts as Map<string, Host>, deploymentId: ctx.deploymentId, localHosts: new Set(['localhost']) }),
+    deploy({ plan: ctx.plan, hosts: ctx.hosts, deploymentId: ctx.deploymentId, localHosts: new Set(['localhost']) }),
     (e: Error) => e instanceof InputError && e.message.includes(`cmp01: image ${ref} not on the host; run berth pull --limit cmp01`) && !e.message.includes('ctl01:'),
   );
   for (const h of hosts.values()) {
@@ -118,7 +118,7 @@ test('deploy refuses a host lacking an image before any change, after one image 
   assert.equal(ctl.calls.filter((c) => c === 'imageTags').length, 1);
   assert.equal(ctl.calls.filter((c) => c.startsWith('imageId')).length, 0, 'no inspect per image');
   // Outside --limit, a missing image is not this run's business.
-  const limited = await deploy({ plan: ctx.plan, hosts: ctx.hosts as Map<string, Host>, deploymentId: ctx.deploymentId, dryRun: true, limit: new Set(['ctl01']) });
+  const limited = await deploy({ plan: ctx.plan, hosts: ctx.hosts, deploymentId: ctx.deploymentId, dryRun: true, limit: new Set(['ctl01']) });
   assert.ok(limited.length > 0);
 });
 
