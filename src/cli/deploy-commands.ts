@@ -21,8 +21,11 @@ import { assertOwnership, DEFAULT_FORKS, deploy, runToCompletion, type StepResul
 import { isOurs, isOurVolume } from '../reconcile/ownership.js';
 import { HostGate, limitWarnings } from '../reconcile/scope.js';
 import { LABEL } from '../plan/types.js';
+import { imagesByHost, missingImageLines, missingImages } from '../plan/images.js';
 import { adminClouds } from '../plan/plan.js';
 import { DeployReporter } from '../ui/deploy-report.js';
+import { PullReporter } from '../ui/pull-report.js';
+import { pullImages } from '../deployment/pull.js';
 import { initRunonce } from '../runonce/init-runonce.js';
 import { runTempest } from '../tempest/run.js';
 import { table } from '../ui/format.js';
@@ -69,6 +72,13 @@ export function registerDeployCommands(program: Command<[], Globals & { debug: b
       const ctx = await contextWithWarnings(opts().configDir, o);
       await runPrechecks(ctx);
     });
+
+  program
+    .command('pull')
+    .description("put the images each host's containers need onto it: from docker_registry (berth's own on the deployment host, through SSH, when it is a loopback address), or streamed from this machine without one")
+    .option('--limit <hosts>', limitHelp)
+    .option('--forks <n>', forksHelp, parseForks)
+    .action(async (o) => runPull(await contextWithWarnings(opts().configDir, o), opts().format, o));
 
   program
     .command('plan')
@@ -216,8 +226,26 @@ export function runGenpwd(configDir: string): void {
   console.log(added.length ? `generated ${added.length} secret(s) in ${join(configDir, 'passwords.yml')}: ${added.join(', ')}` : 'every secret in passwords.yml is set; nothing changed');
 }
 
+/** The inventory's hosts that are this machine (ansible_connection=local). */
+export function localHosts(ctx: Pick<DeploymentContext, 'deployment'>): Set<string> {
+  return new Set(ctx.deployment.hosts.filter((h) => h.connection === 'local').map((h) => h.name));
+}
+
+export async function runPull(ctx: DeploymentContext, format: 'text' | 'json', selection: HostSelection = {}): Promise<void> {
+  // No --limit warnings: they are about what a deploy leaves unchecked, and a pull checks nothing.
+  const selected = selection.limit === undefined ? undefined : resolveLimit(ctx.deployment.inventory, selection.limit);
+  const hosts = ctx.plan.hosts.filter((h) => !selected || selected.has(h));
+  const reporter = new PullReporter(format);
+  const recap = await pullImages(ctx, { hosts, forks: selection.forks ?? DEFAULT_FORKS, onEvent: reporter.onEvent });
+  reporter.recap(recap);
+  const failed = recap.filter((h) => h.failed || h.unreachable !== undefined).map((h) => h.host);
+  if (failed.length) throw new EngineError(`images are missing on ${failed.join(', ')}`, 'fix the cause shown above and run berth pull again (--limit ' + failed.join(',') + ')');
+}
+
 export async function runPrechecks(ctx: DeploymentContext): Promise<void> {
   const problems: string[] = [...inventoryProblems(ctx)];
+  const needed = imagesByHost(ctx.plan);
+  const here = localHosts(ctx);
   for (const [name, host] of ctx.hosts) {
     const unreachable = ctx.unreachable.get(name);
     if (unreachable !== undefined) {
@@ -235,11 +263,14 @@ export async function runPrechecks(ctx: DeploymentContext): Promise<void> {
     const problem = ovsDatapathProblem(ctx, name, await host.kernelModule('openvswitch'));
     if (problem) problems.push(problem);
     const managed = new Set((await host.listContainers(LABEL.deployment, ctx.deploymentId)).filter((c) => c.running).map((c) => c.name));
+    // One image list per host, as deploy reads it.
+    const refs = needed.get(name) ?? [];
+    const lacking = refs.length ? missingImages(refs, await host.imageTags()) : [];
+    problems.push(...missingImageLines(new Map([[name, lacking]]), here));
     // Devices, free ports and disk are looked at on this machine: only for hosts reached locally.
     const local = ctx.deployment.hosts.find((h) => h.name === name)?.connection === 'local';
     for (const svc of ctx.plan.services) {
       for (const c of svc.containers.filter((x) => x.host === name)) {
-        if (!(await host.imageId(c.spec.image))) problems.push(`${name}: image ${c.spec.image} is missing (run berth build)`);
         if (!local) continue;
         for (const device of c.spec.devices ?? []) {
           if (!existsSync(device)) {
@@ -325,7 +356,7 @@ export async function runDeploy(
   const { hosts, limit } = selectedHosts(ctx, o.limit);
   // A copy: hosts found unreachable during the run join it.
   const unreachable = new Map(ctx.unreachable);
-  const common = { plan: ctx.plan, hosts: ctx.hosts, deploymentId: ctx.deploymentId, adopt: o.adopt, limit, unreachable, forks: o.forks };
+  const common = { plan: ctx.plan, hosts: ctx.hosts, deploymentId: ctx.deploymentId, adopt: o.adopt, limit, unreachable, forks: o.forks, localHosts: localHosts(ctx) };
   if (o.dryRun) {
     const results = await deploy({ ...common, dryRun: true });
     reporter.printPlan(results, ctx.rotations);

@@ -12,7 +12,9 @@ import { registerDeployCommands, runDeploy, runGenpwd, runInit, runPostDeploy, r
 import { closeHosts, loadContext } from '../deployment/context.js';
 import { buildImages, imageRoots } from '../build/builder.js';
 import { formatTree, loadImageTree, selectImages } from '../build/image-tree.js';
-import { pushImages } from '../build/push.js';
+import { pushImages, type PushResult } from '../build/push.js';
+import { registryMode } from '../plan/images.js';
+import { ensureRegistry, registrySite, withRegistry } from '../deployment/registry.js';
 import { loadBuildConfig, type BuildConfig } from '../config/build-config.js';
 import { InputError } from '../config/errors.js';
 import { Engine, EngineError } from '../engine/docker.js';
@@ -130,15 +132,28 @@ program
   .argument('[images...]', 'image names or regular expressions')
   .action(async (patterns) => {
     const global = program.opts();
+    const t0 = Date.now();
     const config = loadBuildConfig(global.configDir);
     const engine = new Engine();
     await engine.ping();
-    const results = await pushImages(config, engine, patterns, (r) => {
-      if (global.format === 'json') console.log(JSON.stringify({ type: 'push', ...r }));
-      else console.log(`${r.ok ? 'pushed' : 'FAILED'}  ${r.ref} (${formatDuration(r.durationMs)}, ${r.attempts} attempt(s))${r.error ? `: ${r.error}` : ''}`);
-    });
+    const say = (line: string): void => void (global.format === 'json' ? console.log(JSON.stringify({ type: 'registry', message: line })) : console.log(line));
+    const push = (): Promise<PushResult[]> =>
+      pushImages(config, engine, patterns, (r) => {
+        if (global.format === 'json') console.log(JSON.stringify({ type: 'push', ...r }));
+        else console.log(`${r.ok ? 'pushed' : 'FAILED'}  ${r.ref} (${formatDuration(r.durationMs)}, ${r.attempts} attempt(s))${r.error ? `: ${r.error}` : ''}`);
+      });
+    let results: PushResult[];
+    if (registryMode(config.registry).kind === 'loopback') {
+      // berth's own registry: on the deployment host, started first; reached through SSH when that host is remote.
+      const ctx = await loadContext(global.configDir);
+      const site = registrySite(ctx)!;
+      await ensureRegistry(site, ctx.build, ctx.deploymentId, say);
+      results = await withRegistry(site, undefined, push);
+    } else {
+      results = await push();
+    }
     const failed = results.filter((r) => !r.ok).length;
-    if (global.format === 'text') console.log(`\n${results.length - failed} pushed, ${failed} failed`);
+    if (global.format === 'text') console.log(`\n${results.length - failed} pushed, ${failed} failed in ${formatDuration(Date.now() - t0)}`);
     if (failed) process.exitCode = 1;
   });
 

@@ -4,12 +4,13 @@
 import type Docker from 'dockerode';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import { extract, pack } from 'tar-stream';
 import type { ContainerSpec } from '../plan/types.js';
 import { Engine, EngineError } from './docker.js';
 import type { ActualContainer, ActualVolume, ContainerSummary, ConfigState, Host, HostFacts, ToolFile, ToolRun } from './host.js';
 import type { ModuleFacts } from './kernel-modules.js';
+import type { PullProgress } from './pull-progress.js';
 
 /** A host's files: config directories (root-owned, 0700, files 0600), kernel and network facts. */
 export interface HostFiles {
@@ -109,6 +110,28 @@ export class DockerHost implements Host {
 
   async imageId(ref: string): Promise<string | undefined> {
     return (await this.engine.inspectImage(ref))?.id;
+  }
+
+  imageTags(): Promise<Map<string, string>> {
+    return this.engine.imageTags();
+  }
+
+  pull(ref: string, onProgress: (p: PullProgress) => void): Promise<PullProgress> {
+    return this.engine.pull(ref, onProgress);
+  }
+
+  loadImages(tar: Readable): Promise<void> {
+    return this.engine.loadImages(tar);
+  }
+
+  /** The transport's (LocalHost: a socket here; SshHost: a channel of its connection). */
+  connectLoopback(port: number): Promise<Duplex> {
+    return Promise.reject(new Error(`${this.name}: no transport to reach its port ${port}`));
+  }
+
+  exposeLoopback(port: number, connect: () => Promise<Duplex>): Promise<{ close(): Promise<void> }> {
+    void connect;
+    return Promise.reject(new Error(`${this.name}: no transport to expose its port ${port}`));
   }
 
   async create(name: string, spec: ContainerSpec, labels: Record<string, string>): Promise<void> {

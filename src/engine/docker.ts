@@ -3,6 +3,7 @@ import type Docker from 'dockerode';
 import { createReadStream } from 'node:fs';
 import { InputError } from '../config/errors.js';
 import { DockerApi, type DockerEndpoint } from './docker-api.js';
+import { PullProgress, type PullEvent } from './pull-progress.js';
 import type { Readable } from 'node:stream';
 
 export interface ImageInfo {
@@ -172,6 +173,46 @@ export class Engine {
     if (failure) throw new EngineError(`push of ${repo}:${tag} failed: ${failure}`);
   }
 
+  /** Every tagged image: reference → image ID, in one call (GET /images/json). */
+  async imageTags(): Promise<Map<string, string>> {
+    const list = (await this.api.get<{ Id: string; RepoTags?: string[] | null }[]>('/images/json')) ?? [];
+    const tags = new Map<string, string>();
+    for (const i of list) for (const t of i.RepoTags ?? []) if (t !== '<none>:<none>') tags.set(t, i.Id);
+    return tags;
+  }
+
+  /**
+   * Pulls an image (POST /images/create). Like a build, a failed pull is an error event inside a
+   * successful HTTP stream: the progress keeps it, and it is thrown here.
+   */
+  async pull(ref: string, onProgress: (p: PullProgress) => void): Promise<PullProgress> {
+    const [repo, tag] = splitRef(ref);
+    const progress = new PullProgress();
+    let stream: Readable;
+    try {
+      stream = (await (await this.docker()).createImage({ fromImage: repo, tag })) as Readable;
+    } catch (err) {
+      throw new EngineError(`pull of ${ref} failed: ${engineMessage(err)}`);
+    }
+    await consumeJsonLines(stream, (ev: PullEvent) => {
+      if (progress.feed(ev)) onProgress(progress);
+    });
+    if (progress.error !== undefined) throw new EngineError(`pull of ${ref} failed: ${progress.error}`);
+    return progress;
+  }
+
+  /** Images as one `docker save` tar stream (GET /images/get): shared layers are sent once. */
+  async save(refs: readonly string[]): Promise<Readable> {
+    const docker = await this.docker();
+    const modem = docker.modem as unknown as { dial: (opts: object, cb: (err: Error | null, stream: Readable) => void) => void };
+    // dockerode's getImage().get() names one image; the API takes several.
+    return new Promise<Readable>((resolve, reject) =>
+      modem.dial({ path: '/images/get?', method: 'GET', options: { names: [...refs] }, isStream: true, statusCodes: { 200: true, 500: 'server error' } }, (err, stream) =>
+        err ? reject(new EngineError(`saving ${refs.join(', ')} failed: ${engineMessage(err)}`)) : resolve(stream),
+      ),
+    );
+  }
+
   /** Loads images from a `docker save` tar stream (POST /images/load): a host without a registry. */
   async loadImages(tar: Readable): Promise<void> {
     const stream = (await (await this.docker()).loadImage(tar, { quiet: true })) as Readable;
@@ -199,6 +240,12 @@ export class Engine {
     const [repo, tag] = splitRef(ref);
     await (await this.docker()).getImage(source).tag({ repo, tag });
   }
+}
+
+/** What the engine said, without dockerode's "(HTTP code 404) ..." prefix when it has the JSON message. */
+function engineMessage(err: unknown): string {
+  const e = err as { json?: { message?: string }; message?: string };
+  return e.json?.message ?? e.message ?? String(err);
 }
 
 /** `registry:5000/ns/name:tag` → [`registry:5000/ns/name`, `tag`]; the port colon is not a tag. */

@@ -5,6 +5,8 @@
 import type { ContainerSpec, HostFacts } from '../plan/types.js';
 import { EngineError } from './docker.js';
 import type { ModuleFacts } from './kernel-modules.js';
+import type { PullProgress } from './pull-progress.js';
+import type { Duplex, Readable } from 'node:stream';
 
 /**
  * A host berth cannot reach at all: the connection failed, or its engine does not answer. A Host
@@ -110,6 +112,20 @@ export interface Host {
   listContainers(label: string, value?: string): Promise<ActualContainer[]>;
   inspect(nameOrId: string): Promise<ActualContainer | undefined>;
   imageId(ref: string): Promise<string | undefined>;
+  /** Every tagged image on the host, reference → image ID, in one call (deploy's missing-image check). */
+  imageTags(): Promise<Map<string, string>>;
+  /** Pulls an image, reporting progress as it goes; a failure in the engine's stream throws. */
+  pull(ref: string, onProgress: (p: PullProgress) => void): Promise<PullProgress>;
+  /** Loads images from a `docker save` tar stream (a host without a registry). */
+  loadImages(tar: Readable): Promise<void>;
+  /** A TCP connection to the host's own 127.0.0.1:port (berth's registry on the deployment host). */
+  connectLoopback(port: number): Promise<Duplex>;
+  /**
+   * Makes the host's 127.0.0.1:port lead to `connect()` until the returned close() (how a host
+   * reaches the deployment host's loopback registry). Refused with a clear EngineError when the
+   * port is taken on the host, or forwarding is not allowed.
+   */
+  exposeLoopback(port: number, connect: () => Promise<Duplex>): Promise<{ close(): Promise<void> }>;
   create(name: string, spec: ContainerSpec, labels: Record<string, string>): Promise<void>;
   start(name: string): Promise<void>;
   restart(name: string): Promise<void>;

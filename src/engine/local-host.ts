@@ -1,15 +1,61 @@
 // The local host: this machine's Docker socket and files.
 import { mkdir, readdir, readFile, rm, writeFile, chmod, rename, stat } from 'node:fs/promises';
+import { connect as tcpConnect, createServer, type Socket } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { Engine } from './docker.js';
+import type { Duplex } from 'node:stream';
+import { Engine, EngineError } from './docker.js';
 import { DockerHost, type HostFiles } from './docker-host.js';
 import { MARKER, type ConfigState, type HostFacts } from './host.js';
 import { readModuleFacts, type ModuleFacts } from './kernel-modules.js';
+import { splice } from './splice.js';
 
 export class LocalHost extends DockerHost {
   constructor(name: string, engine = new Engine()) {
     super(name, engine, new LocalFiles());
+  }
+
+  override connectLoopback(port: number): Promise<Duplex> {
+    return new Promise<Duplex>((resolve, reject) => {
+      const socket: Socket = tcpConnect({ host: '127.0.0.1', port }, () => {
+        socket.off('error', reject);
+        resolve(socket);
+      });
+      socket.once('error', (err: NodeJS.ErrnoException) => reject(new EngineError(`${this.name}: nothing answers on 127.0.0.1:${port} (${err.code ?? err.message})`)));
+    });
+  }
+
+  /** A listener on this machine's 127.0.0.1:port, each connection joined to `connect()`. */
+  override exposeLoopback(port: number, connect: () => Promise<Duplex>): Promise<{ close(): Promise<void> }> {
+    const open = new Set<Socket>();
+    const server = createServer((socket) => {
+      open.add(socket);
+      socket.on('close', () => open.delete(socket));
+      connect().then(
+        (upstream) => splice(socket, upstream),
+        () => socket.destroy(),
+      );
+    });
+    return new Promise((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) =>
+        reject(
+          new EngineError(
+            `${this.name}: port 127.0.0.1:${port} is taken on this machine (${err.code ?? err.message}), so berth cannot forward it to the registry`,
+            `stop what listens there (ss -ltnp 'sport = :${port}'), or choose another port in docker_registry`,
+          ),
+        ),
+      );
+      server.listen({ host: '127.0.0.1', port, exclusive: true }, () =>
+        // The engine keeps its registry connections alive: closing waits for none of them.
+        resolve({
+          close: () =>
+            new Promise<void>((done) => {
+              server.close(() => done());
+              for (const s of open) s.destroy();
+            }),
+        }),
+      );
+    });
   }
 }
 

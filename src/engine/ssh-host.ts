@@ -2,7 +2,7 @@
 // rest, as for the local host), files through fixed shell scripts run in exec channels of the same
 // connection. Contents travel as tar streams on stdin and stdout, never in command lines: config
 // files hold secrets. Config directories are root's (0700, files 0600), hence root or `sudo -n`.
-import { Readable } from 'node:stream';
+import { Readable, type Duplex } from 'node:stream';
 import { extract, pack } from 'tar-stream';
 import { Engine, EngineError } from './docker.js';
 import { DockerHost, type HostFiles } from './docker-host.js';
@@ -16,6 +16,14 @@ export class SshHost extends DockerHost {
   constructor(target: SshTarget, ssh = new SshConnection(target)) {
     super(target.name, new Engine({ agent: ssh.dockerAgent }), new RemoteFiles(ssh));
     this.ssh = ssh;
+  }
+
+  override connectLoopback(port: number): Promise<Duplex> {
+    return this.ssh.connectLoopback(port);
+  }
+
+  override exposeLoopback(port: number, connect: () => Promise<Duplex>): Promise<{ close(): Promise<void> }> {
+    return this.ssh.exposeLoopback(port, connect);
   }
 
   override close(): Promise<void> {

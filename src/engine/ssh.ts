@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import { InputError } from '../config/errors.js';
 import { EngineError } from './docker.js';
+import { splice } from './splice.js';
 import { fingerprint, hostKeyAlgorithms, hostToken, keyType, readKnownHosts, verifyHostKey, type HostKeyVerdict } from './known-hosts.js';
 
 export interface SshTarget {
@@ -52,6 +53,9 @@ export class SshConnection {
   private active = 0;
   private readonly queue: (() => void)[] = [];
   private dockerChecked?: Promise<void>;
+  /** Remote forwards (port → where its connections go), and the clients that dispatch them. */
+  private readonly forwards = new Map<number, () => Promise<Duplex>>();
+  private readonly forwarded = new WeakSet<Client>();
 
   constructor(readonly target: SshTarget) {
     const agent = new Agent({ keepAlive: true, maxSockets: DOCKER_CHANNELS });
@@ -132,6 +136,72 @@ export class SshConnection {
       };
       client.connect(config);
     });
+  }
+
+  /**
+   * A TCP connection to the host's 127.0.0.1:port, as a direct-tcpip channel (OpenSSH's local
+   * forwarding; not a session, so outside the MaxSessions cap).
+   */
+  async connectLoopback(port: number): Promise<Duplex> {
+    const client = await this.connect();
+    try {
+      return await new Promise<Duplex>((resolve, reject) => client.forwardOut('127.0.0.1', 0, '127.0.0.1', port, (err, ch) => (err ? reject(err) : resolve(ch))));
+    } catch (err) {
+      throw new EngineError(
+        `${this.where}: cannot connect to its 127.0.0.1:${port} through SSH (${(err as Error).message})`,
+        `check that the registry runs there (berth push starts it) and that sshd allows TCP forwarding (AllowTcpForwarding yes or local in sshd_config)`,
+      );
+    }
+  }
+
+  /**
+   * Makes the host's 127.0.0.1:port lead to `connect()`: a remote forward (tcpip-forward, as
+   * \`ssh -R\`) on this connection; each connection the host makes there becomes a channel joined
+   * to a fresh upstream. Until close(), or the connection's end.
+   */
+  async exposeLoopback(port: number, connect: () => Promise<Duplex>): Promise<{ close(): Promise<void> }> {
+    const client = await this.connect();
+    if (!this.forwarded.has(client)) {
+      this.forwarded.add(client);
+      client.on('tcp connection', (info, accept, reject) => {
+        const upstream = this.forwards.get(info.destPort);
+        if (!upstream) return reject();
+        const channel = accept();
+        upstream().then(
+          (up) => splice(channel, up),
+          () => channel.destroy(),
+        );
+      });
+    }
+    this.forwards.set(port, connect);
+    try {
+      await new Promise<void>((resolve, reject) => client.forwardIn('127.0.0.1', port, (err) => (err ? reject(err) : resolve())));
+    } catch (err) {
+      this.forwards.delete(port);
+      throw await this.forwardError(port, err as Error);
+    }
+    return {
+      close: async () => {
+        this.forwards.delete(port);
+        await new Promise<void>((resolve) => client.unforwardIn('127.0.0.1', port, () => resolve()));
+      },
+    };
+  }
+
+  /** Why sshd refused to listen on the port: taken on the host, or forwarding not allowed. */
+  private async forwardError(port: number, err: Error): Promise<EngineError> {
+    const taken = await this.runScript(PORT_TAKEN, [String(port)], undefined, { privileged: false }).then((r) => r.stdout.toString('utf8').includes('taken'), () => false);
+    if (taken) {
+      return new EngineError(
+        `${this.where}: port 127.0.0.1:${port} is taken on the host, so berth cannot forward the registry there`,
+        `stop what listens there (ss -ltnp 'sport = :${port}' on the host), or choose another port in docker_registry`,
+      );
+    }
+    const low = port < 1024 && this.target.user !== 'root' ? `; a port below 1024 can be forwarded only for root, and berth logs in as ${this.target.user}` : '';
+    return new EngineError(
+      `${this.where}: sshd refused to forward 127.0.0.1:${port} to the registry (${err.message})${low}`,
+      'allow it in the host\'s sshd_config: AllowTcpForwarding yes (or remote; OpenSSH\'s default is yes), and no DisableForwarding, then reload sshd',
+    );
   }
 
   /**
@@ -310,6 +380,13 @@ command -v dockerd >/dev/null 2>&1 && echo dockerd
 command -v docker >/dev/null 2>&1 && echo cli
 [ "$(id -u)" = 0 ] && echo root
 id -nG 2>/dev/null | tr ' ' '\\n' | grep -qx docker && echo docker-group
+exit 0
+`;
+
+/** Prints "taken" when something listens on TCP port $1 (any address); /proc, so no iproute2 needed. */
+const PORT_TAKEN = `
+hex=$(printf '%04X' "$1")
+awk -v p="$hex" '$4 == "0A" { split($2, a, ":"); if (a[2] == p) f = 1 } END { if (f) print "taken" }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
 exit 0
 `;
 

@@ -8,6 +8,7 @@
 import { posix } from 'node:path';
 import { InputError } from '../config/errors.js';
 import { isUnreachable, type ActualContainer, type ActualVolume, type Host } from '../engine/host.js';
+import { imagesByHost, missingImages, missingImagesError } from '../plan/images.js';
 import { canonicalJson, namedVolumes } from '../plan/plan.js';
 import { LABEL, type DesiredContainer, type DesiredJob, type Plan, type ServicePlan } from '../plan/types.js';
 import { appliedMarker, decide, type ContainerAction } from './diff.js';
@@ -51,6 +52,8 @@ export interface DeployOptions {
   unreachable?: Map<string, string>;
   /** At most this many hosts worked on at once (default 10, as Ansible's forks). */
   forks?: number;
+  /** Hosts that are this machine (ansible_connection=local): a missing image there is built, not pulled. */
+  localHosts?: ReadonlySet<string>;
 }
 
 /** What every step needs besides its own data: the options, the scope, the gate, and how results are reported. */
@@ -348,10 +351,13 @@ export async function assertOwnership(
  * volumes. A host holding another deployment's objects stops the whole run here, before any change.
  */
 async function readHosts(
-  opts: Pick<DeployOptions, 'plan' | 'hosts' | 'deploymentId' | 'adopt'> & { scope: Scope; gate: HostGate; lost: Run['lost']; inspect?: boolean },
+  opts: Pick<DeployOptions, 'plan' | 'hosts' | 'deploymentId' | 'adopt' | 'localHosts'> & { scope: Scope; gate: HostGate; lost: Run['lost']; inspect?: boolean },
 ): Promise<Map<string, HostView>> {
   const views = new Map<string, HostView>();
   const { scope } = opts;
+  // stop and destroy (inspect: false) need no images; deploy needs every planned one on its host.
+  const needed = opts.inspect === false ? new Map<string, string[]>() : imagesByHost(opts.plan);
+  const missing = new Map<string, string[]>();
   const reachable = opts.plan.hosts.filter((h) => inLimit(scope, h) && !scope.unreachable.has(h));
   const conflicts = (
     await Promise.all(
@@ -359,8 +365,18 @@ async function readHosts(
         const host = opts.hosts.get(name)!;
         let all: Awaited<ReturnType<Host['listAll']>>;
         let volumes: ActualVolume[];
+        const imageIds = new Map<string, string | undefined>();
         try {
-          [all, volumes] = await Promise.all([host.listAll(), host.volumes()]);
+          const refs = needed.get(name) ?? [];
+          let tags: Map<string, string> | undefined;
+          [all, volumes, tags] = await Promise.all([host.listAll(), host.volumes(), refs.length ? host.imageTags() : undefined]);
+          if (tags) {
+            // One list call instead of one inspect per image; a reference the list spells otherwise is asked for.
+            for (const ref of refs) if (tags.has(ref)) imageIds.set(ref, tags.get(ref));
+            for (const ref of missingImages(refs, tags)) imageIds.set(ref, await host.imageId(ref));
+            const lacking = refs.filter((ref) => !imageIds.get(ref));
+            if (lacking.length) missing.set(name, lacking);
+          }
         } catch (err) {
           if (!isUnreachable(err)) throw err;
           opts.lost(name, err);
@@ -375,7 +391,7 @@ async function readHosts(
         const mine = all.filter((c) => c.labels[LABEL.managed] === 'true' && isOurs(c.labels, opts.deploymentId, opts.adopt ?? false));
         const inspected =
           opts.inspect === false ? [] : (await Promise.all(mine.map((c) => host.inspect(c.name)))).filter((c): c is ActualContainer => c !== undefined);
-        views.set(name, { containers: new Map(inspected.map((c) => [c.name, c])), volumes, imageIds: new Map() });
+        views.set(name, { containers: new Map(inspected.map((c) => [c.name, c])), volumes, imageIds });
         return found;
       })),
     )
@@ -384,6 +400,9 @@ async function readHosts(
     const { message, hint } = describeConflicts(conflicts, opts.deploymentId);
     throw new InputError(message, hint);
   }
+  const ordered = new Map(opts.plan.hosts.filter((h) => missing.has(h)).map((h) => [h, missing.get(h)!]));
+  const lacking = missingImagesError(ordered, opts.localHosts ?? new Set());
+  if (lacking) throw lacking;
   return views;
 }
 

@@ -4,11 +4,28 @@
 import { UnreachableError, type ActualContainer, type ActualVolume, type ContainerSummary, type Host, type HostFacts } from '../../src/engine/host.js';
 import type { ModuleFacts } from '../../src/engine/kernel-modules.js';
 import type { ContainerSpec } from '../../src/plan/types.js';
+import { PullProgress } from '../../src/engine/pull-progress.js';
+import type { Duplex } from 'node:stream';
+
+/** An image list holding every reference but the missing ones. */
+class EveryImage extends Map<string, string> {
+  constructor(private readonly missing: ReadonlySet<string>) {
+    super();
+  }
+  override has(ref: string): boolean {
+    return !this.missing.has(ref);
+  }
+  override get(ref: string): string | undefined {
+    return this.has(ref) ? `sha256:${ref}` : undefined;
+  }
+}
 
 export class MemoryHost implements Host {
   readonly containers = new Map<string, ActualContainer>();
   readonly dirs = new Map<string, Record<string, string>>();
   readonly volumeList: ActualVolume[] = [];
+  /** Image references the host lacks (every other one is there). */
+  readonly missingImages = new Set<string>();
   /** Every call, as "method name", for assertions. */
   readonly calls: string[] = [];
   /** When set, every call throws this host's UnreachableError. */
@@ -58,7 +75,26 @@ export class MemoryHost implements Host {
   }
   async imageId(ref: string): Promise<string | undefined> {
     await this.enter('imageId', ref);
-    return `sha256:${ref}`;
+    return this.missingImages.has(ref) ? undefined : `sha256:${ref}`;
+  }
+  /** Every image is there but these. */
+  async imageTags(): Promise<Map<string, string>> {
+    await this.enter('imageTags');
+    return new EveryImage(this.missingImages);
+  }
+  async pull(ref: string): Promise<PullProgress> {
+    await this.enter('pull', ref);
+    this.missingImages.delete(ref);
+    return new PullProgress();
+  }
+  async loadImages(): Promise<void> {
+    await this.enter('loadImages');
+  }
+  connectLoopback(): Promise<Duplex> {
+    return Promise.reject(new Error('not in memory'));
+  }
+  exposeLoopback(): Promise<{ close(): Promise<void> }> {
+    return Promise.reject(new Error('not in memory'));
   }
   async create(name: string, spec: ContainerSpec, labels: Record<string, string>): Promise<void> {
     await this.enter('create', name);
