@@ -143,7 +143,10 @@ program
         else console.log(`${r.ok ? 'pushed' : 'FAILED'}  ${r.ref} (${formatDuration(r.durationMs)}, ${r.attempts} attempt(s))${r.error ? `: ${r.error}` : ''}`);
       });
     let results: PushResult[];
-    if (registryMode(config.registry).kind === 'loopback') {
+    // berth's own registry serves a deployment; a config directory with only build settings pushes
+    // to whatever answers at that address, as before.
+    const deployment = existsSync(join(global.configDir, 'globals.yml')) && ['multinode', 'all-in-one'].some((f) => existsSync(join(global.configDir, f)));
+    if (deployment && registryMode(config.registry).kind === 'loopback') {
       // berth's own registry: on the deployment host, started first; reached through SSH when that host is remote.
       const ctx = await loadContext(global.configDir);
       const site = registrySite(ctx)!;

@@ -47,7 +47,8 @@ export const imageTag = defaultRelease;
 
 /** The berth CLI from this checkout, run as an operator would run it. */
 export function berth(args: string[], env: NodeJS.ProcessEnv = {}): SpawnSyncReturns<string> {
-  return sh(`${repoRoot}/berth`, args, { env: { ...process.env, ...env } });
+  // Tests read words: picocolors colours output when CI is set, NO_COLOR turns that off.
+  return sh(`${repoRoot}/berth`, args, { env: { ...process.env, NO_COLOR: '1', ...env } });
 }
 
 /**
