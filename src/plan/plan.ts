@@ -72,6 +72,7 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
   };
 
   const byName = new Map(deployment.hosts.map((h) => [h.name, h]));
+  assertTunnelInterfaces(deployment, byName);
   // Each host's own: its addresses, its name, its interfaces (inventory variables over globals.yml).
   const hostContext = (host: string): object => {
     const external = byName.get(host)!.interfaces.neutronExternal;
@@ -81,6 +82,7 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
       hostname: at.hostname(host),
       api_address: at.api(host),
       tunnel_address: at.tunnel(host),
+      tunnel_interface: byName.get(host)!.interfaces.tunnel,
       /** The flat provider network's interface; berth's own veth pair when the operator names none. */
       neutron_external_interface: external ?? EXTERNAL_VETH,
       neutron_external_veth: external === undefined,
@@ -198,6 +200,26 @@ function leafGroups(inv: Inventory, group: string): string[] {
   };
   walk(group);
   return leaves;
+}
+
+/**
+ * With the userspace datapath between hosts, each Open vSwitch agent host's tunnel address moves
+ * onto bridge br-tunnel (neutron's host setup): on the API interface that would take the host's
+ * own address, and its routes, away from it.
+ */
+function assertTunnelInterfaces(deployment: Deployment, byName: Map<string, Deployment['hosts'][number]>): void {
+  const g = deployment.globals;
+  const agents = hostsOf(deployment.inventory, 'neutron-openvswitch-agent');
+  if (!g.enable_neutron || g.neutron_plugin_agent !== 'openvswitch' || g.ovs_datapath_type !== 'netdev' || agents.length < 2) return;
+  for (const name of agents) {
+    const h = byName.get(name)!;
+    if (h.interfaces.tunnel !== h.interfaces.api) continue;
+    throw new InputError(
+      `${deployment.inventory.path}:${h.line}: host "${name}": tunnel_interface ${h.interfaces.tunnel} is also its api_interface; ` +
+        'with ovs_datapath_type netdev between hosts, berth moves the tunnel address onto bridge br-tunnel, which would take the address and routes of the API interface',
+      'give the host an interface for tunnels only: tunnel_interface=IFACE on its line or in [<group>:vars] (or globals.yml)',
+    );
+  }
 }
 
 /** The named volumes a container mounts (`name:/path`), not host paths. */

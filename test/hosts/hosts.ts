@@ -14,6 +14,9 @@ export const PREFIX = 'berth-th-';
 export const NETWORK = `${PREFIX}net`;
 /** A /24 unlikely to meet the machine's own networks; BERTH_TH_SUBNET picks another (x.y.z.0/24). */
 export const SUBNET = process.env.BERTH_TH_SUBNET ?? '172.30.77.0/24';
+/** A second network for VXLAN between hosts (eth1), as a cloud gives tunnels an interface of their own. */
+export const TUNNEL_NETWORK = `${PREFIX}tun`;
+export const TUNNEL_SUBNET = process.env.BERTH_TH_TUNNEL_SUBNET ?? '172.30.78.0/24';
 export const BASE_IMAGE = process.env.BERTH_TH_BASE ?? 'berth/base:2025.1';
 
 export type HostImage = 'docker' | 'sshd';
@@ -29,9 +32,11 @@ export interface HostSpec {
   sudo?: 'nopasswd' | 'password' | 'none';
   /** Its address is .(10+slot) of SUBNET; default: its place in the list, from 1. */
   slot?: number;
+  /** Also on TUNNEL_NETWORK as eth1, at .(10+slot) of TUNNEL_SUBNET. */
+  tunnel?: boolean;
 }
 
-export interface TestHost extends Required<Omit<HostSpec, 'slot'>> {
+export interface TestHost extends Required<Omit<HostSpec, 'slot' | 'tunnel'>> {
   container: string;
   address: string;
 }
@@ -57,13 +62,13 @@ export function buildHostImage(image: HostImage): string {
 }
 
 /** The address of the n-th host (1-based): .11, .12, ... of SUBNET. */
-export function hostAddress(n: number): string {
-  return SUBNET.replace(/\.0\/24$/, `.${10 + n}`);
+export function hostAddress(n: number, subnet = SUBNET): string {
+  return subnet.replace(/\.0\/24$/, `.${10 + n}`);
 }
 
-export function ensureNetwork(): void {
-  if (spawnSync('docker', ['network', 'inspect', NETWORK], { stdio: 'ignore' }).status === 0) return;
-  docker(['network', 'create', '--subnet', SUBNET, '--label', 'berth.test-hosts=1', NETWORK]);
+export function ensureNetwork(network = NETWORK, subnet = SUBNET): void {
+  if (spawnSync('docker', ['network', 'inspect', network], { stdio: 'ignore' }).status === 0) return;
+  docker(['network', 'create', '--subnet', subnet, '--label', 'berth.test-hosts=1', network]);
 }
 
 /**
@@ -77,7 +82,7 @@ export function startTestHosts(specs: HostSpec[], authorizedKey: string): TestHo
   for (const image of new Set(specs.map((s) => s.image))) buildHostImage(image);
   ensureNetwork();
   return specs.map((spec, i) => {
-    const { slot = i + 1, ...rest } = spec;
+    const { slot = i + 1, tunnel, ...rest } = spec;
     const host: TestHost = { user: 'root', sudo: 'nopasswd', ...rest, container: `${PREFIX}${spec.name}`, address: hostAddress(slot) };
     spawnSync('docker', ['rm', '-f', '-v', host.container], { stdio: 'ignore' });
     docker([
@@ -93,6 +98,10 @@ export function startTestHosts(specs: HostSpec[], authorizedKey: string): TestHo
       '-e', `TH_CGROUP_PARENT=${host.container}`,
       imageTag(spec.image),
     ]);
+    if (tunnel) {
+      ensureNetwork(TUNNEL_NETWORK, TUNNEL_SUBNET);
+      docker(['network', 'connect', '--ip', hostAddress(slot, TUNNEL_SUBNET), TUNNEL_NETWORK, host.container]);
+    }
     return host;
   });
 }
@@ -128,6 +137,7 @@ export function removeTestHosts(hosts?: TestHost[]): void {
   for (const n of names) spawnSync('docker', ['volume', 'rm', `${n}-docker`], { stdio: 'ignore' });
   // Refused while another suite's hosts are on it: theirs to remove.
   spawnSync('docker', ['network', 'rm', NETWORK], { stdio: 'ignore' });
+  spawnSync('docker', ['network', 'rm', TUNNEL_NETWORK], { stdio: 'ignore' });
 }
 
 /** A key pair for logging in to test hosts, kept in dir (made once; ssh -i takes it too). */

@@ -334,3 +334,32 @@ test('the reporter: an unreachable host is a line of its own and in the recap, i
     { host: 'cmp02', ok: 0, changed: 0, failed: 0, skipped: 0, unreachable: true, reason: 'no route to host' },
   ]);
 });
+
+test('netdev between hosts: each OVS agent host gets br-tunnel holding its tunnel interface and address; one host alone none', async () => {
+  const netdev = 'network_interface: eth0\novs_datapath_type: netdev\n';
+  // Hosts that tunnel on their API interface are refused: that address would move onto the bridge.
+  await assert.rejects(contextOf(configDir(inventory, netdev)), (err: unknown) =>
+    err instanceof InputError && /: host "\w+": tunnel_interface \w+ is also its api_interface/.test(err.message) && /tunnel_interface=IFACE/.test(err.hint ?? ''),
+  );
+  const tunnels = [
+    '[control]\nctl01 ansible_host=10.0.0.11',
+    '[network]\nnet01 ansible_host=10.0.0.31 tunnel_interface=eth1 tunnel_address=10.0.3.31',
+    '[compute]\ncmp02 ansible_host=10.0.0.22 tunnel_interface=ens5',
+    '[compute:vars]\nnetwork_interface=ens4',
+    '[deployment]\nlocalhost ansible_connection=local\n',
+  ].join('\n');
+  const { ctx } = await contextOf(configDir(tunnels, netdev));
+  const jobs = ctx.plan.services.flatMap((s) => s.jobs);
+  const setup = (host: string): string => Object.values(jobs.find((j) => j.name === 'neutron_host_setup' && j.host === host)!.files).join('\n');
+  // cmp02 tunnels on ens5 (its own tunnel_interface), cmp01 on its network_interface ens4.
+  assert.match(setup('cmp02'), /add-port br-tunnel ens5\n/);
+  assert.match(setup('cmp02'), /awk '\$4 ~ \/\^10\\\.0\\\.2\\\.22\\\/\/ \{ print \$4 \}'/);
+  assert.match(setup('net01'), /add-port br-tunnel eth1\n/);
+  const teardown = ctx.plan.services.flatMap((s) => s.teardown).find((j) => j.name === 'openvswitch_host_teardown' && j.host === 'cmp02')!;
+  assert.match(Object.values(teardown.files).join('\n'), /ip addr add "\$cidr" dev ens5/);
+
+  // The all-in-one has no peer to tunnel to: no bridge.
+  const aio = await contextOf(configDir('[control]\nctl01\n[network:children]\ncontrol\n[compute:children]\ncontrol\n[deployment]\nlocalhost ansible_connection=local\n', 'network_interface: eth0\novs_datapath_type: netdev\n'));
+  const aioSetup = Object.values(aio.ctx.plan.services.flatMap((s) => s.jobs).find((j) => j.name === 'neutron_host_setup')!.files).join('\n');
+  assert.doesNotMatch(aioSetup, /br-tunnel/);
+});
