@@ -248,7 +248,7 @@ export class DockerHost implements Host {
   }
 
   /** Runs a command in a running container; non-TTY output arrives multiplexed. */
-  async exec(name: string, cmd: string[], user = ''): Promise<{ code: number; output: string }> {
+  async exec(name: string, cmd: string[], user = '', timeoutMs = 10 * 60_000): Promise<{ code: number; output: string }> {
     const docker = await this.docker();
     const exec = await docker.getContainer(name).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, User: user });
     const stream = await exec.start({ hijack: true, stdin: false });
@@ -256,12 +256,23 @@ export class DockerHost implements Host {
     const chunks: Buffer[] = [];
     out.on('data', (c: Buffer) => chunks.push(c));
     docker.modem.demuxStream(stream, out, out);
-    await new Promise<void>((resolve, reject) => {
-      stream.on('end', resolve);
-      stream.on('error', reject);
-    });
-    // The engine only ended its side of the hijacked connection; close ours (over SSH it is a channel).
-    stream.destroy();
+    // 'close' as well as 'end': over SSH the channel may close without an end of its own, and a
+    // probe that never returns would hold the deploy forever (seen once through sudo's dial-stdio
+    // on a loaded test host: a deploy waiting 20 minutes on a healthy container). The timeout is
+    // the last resort: the caller sees a failed run and may try again.
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        stream.on('end', resolve);
+        stream.on('close', resolve);
+        stream.on('error', reject);
+        timer = setTimeout(() => reject(new EngineError(`${this.name}: exec in ${name} gave no answer within ${timeoutMs / 1000}s`)), timeoutMs);
+      });
+    } finally {
+      clearTimeout(timer);
+      // The engine only ended its side of the hijacked connection; close ours (over SSH it is a channel).
+      stream.destroy();
+    }
     const info = await exec.inspect();
     return { code: info.ExitCode ?? -1, output: Buffer.concat(chunks).toString('utf8') };
   }

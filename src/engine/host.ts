@@ -134,8 +134,8 @@ export interface Host {
   /** Waits for a one-shot container to exit; returns its exit code. */
   wait(name: string, timeoutMs: number): Promise<number>;
   logs(name: string, tail?: number | 'all'): Promise<string>;
-  /** Runs a command in a running container. */
-  exec(name: string, cmd: string[], user?: string): Promise<{ code: number; output: string }>;
+  /** Runs a command in a running container; an answer later than timeoutMs is an EngineError. */
+  exec(name: string, cmd: string[], user?: string, timeoutMs?: number): Promise<{ code: number; output: string }>;
   /** Runs a command in a throwaway container (host network) and returns its exit code and output. */
   runTool(run: ToolRun): Promise<{ code: number; output: string }>;
 

@@ -536,7 +536,9 @@ export async function waitHealthy(host: Host, c: DesiredContainer, timeoutMs = 3
       const tail = (await host.logs(c.name, 20)).trim().split('\n').slice(-20).join('\n    ');
       throw new Error(`container stopped (exit ${state.exitCode}); last output:\n    ${tail}`);
     }
-    const probe = await host.exec(c.name, ['sh', '-c', c.spec.healthcheck.test]);
+    // A probe that hangs counts as a failed one: the next try gets a fresh exec.
+    const probeTimeout = (c.spec.healthcheck.timeoutSeconds + 10) * 1000;
+    const probe = await host.exec(c.name, ['sh', '-c', c.spec.healthcheck.test], undefined, probeTimeout).catch((err: Error) => ({ code: -1, output: err.message }));
     if (probe.code === 0) return;
     if (Date.now() > deadline) throw new Error(`not healthy after ${timeoutMs / 1000}s: ${probe.output.trim()}`);
     await new Promise((r) => setTimeout(r, 1000));
