@@ -4,22 +4,11 @@
 import pc from 'picocolors';
 import type { BootstrapEvent } from '../deployment/bootstrap.js';
 import type { StepResult } from '../reconcile/deploy.js';
-import type { OutputFormat } from './build-report.js';
+import { EventReporter } from './event-report.js';
 import { recapHosts } from './deploy-report.js';
 import { formatDuration, table } from './format.js';
 
-export class BootstrapReporter {
-  private readonly t0 = Date.now();
-
-  constructor(
-    private readonly format: OutputFormat,
-    private readonly out: NodeJS.WritableStream = process.stdout,
-  ) {}
-
-  private write(line: string): void {
-    this.out.write(line + '\n');
-  }
-
+export class BootstrapReporter extends EventReporter {
   /** A host key line (ssh-keyscan's wording). */
   hostKey(host: string, status: string, line: string): void {
     if (this.format === 'json') this.write(JSON.stringify({ type: 'host-key', host, status, message: line }));
@@ -27,13 +16,10 @@ export class BootstrapReporter {
   }
 
   onEvent = (ev: BootstrapEvent): void => {
-    if (this.format === 'json') {
-      this.write(JSON.stringify({ ...ev, time: new Date().toISOString() }));
-      return;
-    }
-    const clock = pc.dim(`[${formatDuration(Date.now() - this.t0).padStart(8)}]`);
+    if (this.json(ev)) return;
+    const clock = this.clock();
     if (ev.type === 'host-unreachable') {
-      this.write(`${clock} ${ev.host}  ${pc.red('UNREACHABLE')} ${ev.reason}`);
+      this.unreachable(clock, ev.host, ev.reason);
       return;
     }
     if (ev.type === 'note') {

@@ -7,6 +7,7 @@ import type { SecretRotation } from '../plan/types.js';
 import type { DeployEvent, StepResult } from '../reconcile/deploy.js';
 import { formatDuration, table } from './format.js';
 import type { OutputFormat } from './build-report.js';
+import { EventReporter } from './event-report.js';
 
 /** Every secret (6 characters or more: shorter ones would mangle ordinary words) replaced by stars. */
 export function redact(text: string, secrets: readonly string[]): string {
@@ -15,31 +16,28 @@ export function redact(text: string, secrets: readonly string[]): string {
   return t;
 }
 
-export class DeployReporter {
-  private readonly t0 = Date.now();
-
+export class DeployReporter extends EventReporter {
   constructor(
-    private readonly format: OutputFormat,
+    format: OutputFormat,
     private readonly secrets: string[],
-    private readonly out: NodeJS.WritableStream = process.stdout,
-  ) {}
+    out: NodeJS.WritableStream = process.stdout,
+  ) {
+    super(format, out);
+  }
 
   redact(text: string): string {
     return redact(text, this.secrets);
   }
 
-  private write(line: string): void {
-    this.out.write(this.redact(line) + '\n');
+  protected override write(line: string): void {
+    super.write(this.redact(line));
   }
 
   onEvent = (ev: DeployEvent): void => {
-    if (this.format === 'json') {
-      this.write(JSON.stringify({ ...ev, time: new Date().toISOString() }));
-      return;
-    }
-    const clock = pc.dim(`[${formatDuration(Date.now() - this.t0).padStart(8)}]`);
+    if (this.json(ev)) return;
+    const clock = this.clock();
     if (ev.type === 'host-unreachable') {
-      this.write(`${clock} ${ev.host}  ${pc.red('UNREACHABLE')} ${ev.reason}`);
+      this.unreachable(clock, ev.host, ev.reason);
       return;
     }
     if (ev.type === 'step-start') {

@@ -2,7 +2,7 @@
 // and the host (or JSON lines), then a recap per host: pulled / already there / failed / unreachable.
 import pc from 'picocolors';
 import type { HostPullRecap, PullEvent } from '../deployment/pull.js';
-import type { OutputFormat } from './build-report.js';
+import { EventReporter } from './event-report.js';
 import { formatBytes, formatDuration, table } from './format.js';
 
 /** "3/5 layers, 41.2 MB of 60.0 MB" (what is known so far). */
@@ -11,27 +11,13 @@ export function progressText(p: { layers: number; layersDone: number; bytesDone:
   return `${layers}${formatBytes(p.bytesDone)}${p.bytesTotal ? ` of ${formatBytes(p.bytesTotal)}` : ''}`;
 }
 
-export class PullReporter {
-  private readonly t0 = Date.now();
-
-  constructor(
-    private readonly format: OutputFormat,
-    private readonly out: NodeJS.WritableStream = process.stdout,
-  ) {}
-
-  private write(line: string): void {
-    this.out.write(line + '\n');
-  }
-
+export class PullReporter extends EventReporter {
   onEvent = (ev: PullEvent): void => {
-    if (this.format === 'json') {
-      this.write(JSON.stringify({ ...ev, time: new Date().toISOString() }));
-      return;
-    }
-    const clock = pc.dim(`[${formatDuration(Date.now() - this.t0).padStart(8)}]`);
+    if (this.json(ev)) return;
+    const clock = this.clock();
     switch (ev.type) {
       case 'host-unreachable':
-        this.write(`${clock} ${ev.host}  ${pc.red('UNREACHABLE')} ${ev.reason}`);
+        this.unreachable(clock, ev.host, ev.reason);
         return;
       case 'host-start':
         this.write(`${clock} ${ev.host}  ${ev.toFetch ? `${ev.toFetch} of ${ev.images} image(s) to fetch from ${ev.via}` : `all ${ev.images} image(s) already there`}`);
