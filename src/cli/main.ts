@@ -5,6 +5,7 @@ import { Command, Option } from '@commander-js/extra-typings';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { findInventory } from '../config/deployment.js';
 import { fileURLToPath } from 'node:url';
 import { registerBootstrapCommands } from './bootstrap-commands.js';
 import { registerSshCommands } from './ssh-commands.js';
@@ -145,7 +146,7 @@ program
     let results: PushResult[];
     // berth's own registry serves a deployment; a config directory with only build settings pushes
     // to whatever answers at that address, as before.
-    const deployment = existsSync(join(global.configDir, 'globals.yml')) && ['multinode', 'all-in-one'].some((f) => existsSync(join(global.configDir, f)));
+    const deployment = existsSync(join(global.configDir, 'globals.yml')) && findInventory(global.configDir) !== undefined;
     if (deployment && registryMode(config.registry).kind === 'loopback') {
       // berth's own registry: on the deployment host, started first; reached through SSH when that host is remote.
       const ctx = await loadContext(global.configDir);

@@ -2,9 +2,10 @@
 // directory's known_hosts. A recorded key that differs is never overwritten unless --replace names
 // the host (after both fingerprints are shown): every other SSH connection refuses such a host.
 import type { Command } from '@commander-js/extra-typings';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../config/errors.js';
+import { findInventory } from '../config/deployment.js';
 import { hostVars, loadInventory } from '../config/inventory.js';
 import { EngineError } from '../engine/docker.js';
 import { appendKnownHost, entryMatches, fingerprint, hostToken, keyType, readKnownHosts, replaceKnownHost, verifyHostKey } from '../engine/known-hosts.js';
@@ -31,7 +32,7 @@ export interface ScanTarget {
 
 /** The inventory's SSH hosts as ssh-keyscan needs them: only the inventory is read (no passwords yet). */
 export function sshTargets(configDir: string, names: string[]): ScanTarget[] {
-  const path = ['multinode', 'all-in-one'].map((n) => join(configDir, n)).find((p) => existsSync(p));
+  const path = findInventory(configDir);
   if (!path) throw new InputError(`${configDir}: no inventory (neither multinode nor all-in-one)`, 'write a multinode inventory first');
   const inventory = loadInventory(path);
   for (const n of names) {

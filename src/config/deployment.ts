@@ -63,9 +63,14 @@ function expandHome(path: string): string {
   return path === '~' ? homedir() : path.startsWith('~/') ? join(homedir(), path.slice(2)) : path;
 }
 
+/** The config directory's inventory: `multinode` wins over `all-in-one`; undefined when neither is there. */
+export function findInventory(configDir: string): string | undefined {
+  return ['multinode', 'all-in-one'].map((name) => join(configDir, name)).find((p) => existsSync(p));
+}
+
 export function loadDeployment(configDir: string, opts: LoadDeploymentOptions): { deployment: Deployment; warnings: string[] } {
   const { globals, warnings } = loadGlobals(configDir);
-  const inventoryPath = ['multinode', 'all-in-one'].map((name) => join(configDir, name)).find((p) => existsSync(p));
+  const inventoryPath = findInventory(configDir);
   if (!inventoryPath) {
     throw new InputError(
       `${configDir}: no inventory (neither multinode nor all-in-one)`,
