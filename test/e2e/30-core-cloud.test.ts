@@ -123,7 +123,7 @@ describe('berth deploy (real engine, all-in-one core cloud: glance, placement, n
     assert.ok(readFileSync(join(data, 'out.raw')).equals(bytes), 'downloaded image differs');
   });
 
-  test('nova: services up, the compute host is a hypervisor, a server goes ACTIVE', () => {
+  test('nova: services up, the compute host is a hypervisor, a server goes ACTIVE', async (t) => {
     const services = openstack(['compute', 'service', 'list', '-f', 'value', '-c', 'Binary', '-c', 'State']);
     for (const b of ['nova-conductor', 'nova-scheduler', 'nova-compute']) assert.match(services, new RegExp(`^${b} up$`, 'm'), services);
     assert.doesNotMatch(services, / down$/m, services);
@@ -131,8 +131,7 @@ describe('berth deploy (real engine, all-in-one core cloud: glance, placement, n
 
     openstack(['flavor', 'create', '--ram', '64', '--disk', '1', '--vcpus', '1', 'e2e-tiny']);
     // --nic none needs compute API 2.37 or later.
-    openstack(['--os-compute-api-version', '2.37', 'server', 'create', '--flavor', 'e2e-tiny', '--image', 'e2e-image', '--nic', 'none', '--wait', 'e2e-server']);
-    assert.match(openstack(['server', 'show', 'e2e-server', '-f', 'value', '-c', 'status']), /^ACTIVE\s*$/);
+    await cloud.createServer('e2e-server', ['--os-compute-api-version', '2.37', '--flavor', 'e2e-tiny', '--image', 'e2e-image', '--nic', 'none'], (m) => t.diagnostic(m));
   });
 
   test('nova: a server is deleted', async () => {
@@ -258,10 +257,8 @@ describe('berth deploy (real engine, all-in-one core cloud: glance, placement, n
     assert.match(ok('docker', ['exec', '-u', 'root', 'neutron_dhcp_agent', 'ip', 'netns', 'exec', qrouter, 'ip', '-o', '-4', 'addr']), /inet 10\.0\.2\.\d+/);
   });
 
-  test('neutron: a server on the tenant network is ACTIVE with its port bound; plugged in, it gets its lease, pings its router, reads its metadata', async () => {
-    openstack(['server', 'create', '--flavor', 'm1.tiny', '--image', 'berth-demo-disk', '--network', 'demo-net', '--wait', 'e2e-net-server']);
-    const server = JSON.parse(openstack(['server', 'show', 'e2e-net-server', '-f', 'json'])) as { id: string; status: string };
-    assert.equal(server.status, 'ACTIVE');
+  test('neutron: a server on the tenant network is ACTIVE with its port bound; plugged in, it gets its lease, pings its router, reads its metadata', async (t) => {
+    const server = (await cloud.createServer('e2e-net-server', ['--flavor', 'm1.tiny', '--image', 'berth-demo-disk', '--network', 'demo-net'], (m) => t.diagnostic(m))) as { id: string };
     const portId = openstack(['port', 'list', '--server', 'e2e-net-server', '-f', 'value', '-c', 'ID']).trim();
     const port = JSON.parse(openstack(['port', 'show', portId, '-f', 'json'])) as {
       binding_host_id: string; binding_vif_type: string; mac_address: string; network_id: string; fixed_ips: { ip_address: string }[];
@@ -341,7 +338,7 @@ describe('berth deploy (real engine, all-in-one core cloud: glance, placement, n
     for (const api of ['identity', 'image', 'compute', 'network']) assert.match(log, new RegExp(`tempest\\.api\\.${api}\\..* \\.\\.\\. ok`), api);
   });
 
-  test('nova with libvirt: nova_compute_virt_type qemu adds nova_libvirt; a server boots in QEMU, its port plugged by libvirt', async () => {
+  test('nova with libvirt: nova_compute_virt_type qemu adds nova_libvirt; a server boots in QEMU, its port plugged by libvirt', async (t) => {
     // The fake driver's servers go first: the libvirt driver would find them missing from its hypervisor.
     openstack(['server', 'delete', '--wait', 'e2e-net-server']);
     appendFileSync(join(configDir, 'globals.yml'), 'nova_compute_virt_type: qemu\n');
@@ -353,9 +350,7 @@ describe('berth deploy (real engine, all-in-one core cloud: glance, placement, n
     assert.equal(r.status, 0, r.out + r.err);
     console.log(`# switch to libvirt/QEMU: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
-    openstack(['server', 'create', '--flavor', 'm1.tiny', '--image', 'berth-demo-disk', '--network', 'demo-net', '--wait', 'e2e-qemu-server']);
-    const server = JSON.parse(openstack(['server', 'show', 'e2e-qemu-server', '-f', 'json'])) as Record<string, string>;
-    assert.equal(server.status, 'ACTIVE');
+    const server = (await cloud.createServer('e2e-qemu-server', ['--flavor', 'm1.tiny', '--image', 'berth-demo-disk', '--network', 'demo-net'], (m) => t.diagnostic(m))) as Record<string, string>;
     const domain = server['OS-EXT-SRV-ATTR:instance_name']!;
     assert.match(ok('docker', ['exec', 'nova_libvirt', 'virsh', '-c', 'qemu:///system', 'domstate', domain]), /^running/);
     // A real QEMU process (emulation, no KVM) for that domain, in libvirt's container.
@@ -388,7 +383,7 @@ describe('berth deploy (real engine, all-in-one core cloud: glance, placement, n
     assert.match(r.out, /localhost\s+\d+\s+0\s+0/, 'recap: nothing changed');
   });
 
-  test('secrets of every kind rotated at once: the cloud keeps working with the new ones', async () => {
+  test('secrets of every kind rotated at once: the cloud keeps working with the new ones', async (t) => {
     const path = join(configDir, 'passwords.yml');
     const rotated: Record<string, string> = {
       database_password: 'rotated-root-Core1',
@@ -421,8 +416,7 @@ describe('berth deploy (real engine, all-in-one core cloud: glance, placement, n
       const services = openstack(['compute', 'service', 'list', '-f', 'value', '-c', 'Binary', '-c', 'State']);
       return /nova-compute up/.test(services) && !/ down$/m.test(services) ? true : undefined;
     });
-    openstack(['server', 'create', '--flavor', 'm1.tiny', '--image', 'berth-demo-disk', '--network', 'demo-net', '--wait', 'e2e-rotated-server']);
-    assert.match(openstack(['server', 'show', 'e2e-rotated-server', '-f', 'value', '-c', 'status']), /^ACTIVE\s*$/);
+    await cloud.createServer('e2e-rotated-server', ['--flavor', 'm1.tiny', '--image', 'berth-demo-disk', '--network', 'demo-net'], (m) => t.diagnostic(m));
     openstack(['server', 'delete', '--wait', 'e2e-rotated-server']);
     assert.match(openstack(['image', 'show', 'e2e-image', '-f', 'value', '-c', 'status']), /^active\s*$/, 'glance with its new passwords');
     const check = run(['check']);

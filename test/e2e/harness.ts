@@ -108,6 +108,35 @@ export class TestCloud {
   }
 
   /**
+   * `server create` and a wait for ACTIVE, returning `server show` as JSON. The client's own --wait
+   * gives up on the first poll that reads ERROR and says only "Error creating server" (CI saw that
+   * once, for a server nova then built; no fault recorded): this poll keeps every status it read,
+   * and an ERROR fails with the server's fault and events unless nova reports it ACTIVE within 30 s,
+   * which is said as a diagnostic.
+   */
+  async createServer(name: string, args: string[], diagnostic: (msg: string) => void = console.log): Promise<Record<string, unknown>> {
+    this.openstack(['server', 'create', ...args, name]);
+    const seen: string[] = [];
+    let errorSince: number | undefined;
+    const deadline = Date.now() + 300_000;
+    for (;;) {
+      const server = JSON.parse(this.openstack(['server', 'show', name, '-f', 'json'])) as Record<string, unknown>;
+      const status = String(server.status);
+      if (seen.at(-1) !== status) seen.push(status);
+      if (status === 'ACTIVE') {
+        if (errorSince !== undefined) diagnostic(`server ${name} read ERROR, then ACTIVE: ${seen.join(' → ')}`);
+        return server;
+      }
+      if (status === 'ERROR') errorSince ??= Date.now();
+      if ((errorSince !== undefined && Date.now() - errorSince > 30_000) || Date.now() > deadline) {
+        const events = this.openstack(['server', 'event', 'list', name, '--long', '-f', 'json']);
+        throw new Error(`server ${name}: ${seen.join(' → ')}; fault: ${JSON.stringify(server.fault)}; events: ${events}`);
+      }
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
+
+  /**
    * A clean host: whatever an earlier run left goes first (destroy needs a valid config), whichever
    * deployment made it (--adopt): a suite killed halfway may have left another id's objects.
    */
