@@ -256,13 +256,14 @@ export class DockerHost implements Host {
     const chunks: Buffer[] = [];
     out.on('data', (c: Buffer) => chunks.push(c));
     docker.modem.demuxStream(stream, out, out);
-    // 'close' as well as 'end': over SSH the channel may close without an end of its own, and a
-    // probe that never returns would hold the deploy forever (seen once through sudo's dial-stdio
-    // on a loaded test host: a deploy waiting 20 minutes on a healthy container). The timeout is
-    // the last resort: the caller sees a failed run and may try again.
+    // 'close' as well as 'end', and a stream already done counts: a quick command's output, end
+    // and close can come with the upgrade itself, before this listens (over SSH, execs through
+    // sudo's dial-stdio waited out their timeout, once a deploy 20 minutes). The timeout is the
+    // last resort: the caller sees a failed run and may try again.
     let timer: NodeJS.Timeout | undefined;
     try {
       await new Promise<void>((resolve, reject) => {
+        if (stream.destroyed || stream.readableEnded) return resolve();
         stream.on('end', resolve);
         stream.on('close', resolve);
         stream.on('error', reject);

@@ -406,10 +406,12 @@ export function sudoRefused(stderr: string): boolean {
  */
 class PendingChannel extends Duplex {
   private channel?: Duplex;
+  private channelClosed = false;
   private readonly writes: { chunk: Buffer; callback: (err?: Error | null) => void }[] = [];
 
   constructor(open: Promise<Duplex>) {
-    super();
+    // As net.Socket: the other side's end ends this side, and both done destroys the socket.
+    super({ allowHalfOpen: false });
     open.then(
       (channel) => {
         if (this.destroyed) return void channel.destroy();
@@ -419,7 +421,15 @@ class PendingChannel extends Duplex {
         });
         channel.on('end', () => this.push(null));
         channel.on('error', (err: Error) => this.destroy(err));
-        channel.on('close', () => this.destroy());
+        // A closed channel ends the stream instead of destroying it, so its last data and its end
+        // reach a reader that starts later: a hijacked exec's output, end and close can all come
+        // with the upgrade, before the caller listens, and a destroyed stream never says 'end'
+        // (execs through sudo's dial-stdio waited out their timeout). Data still buffered in the
+        // channel comes first; its 'end' follows it.
+        channel.on('close', () => {
+          this.channelClosed = true;
+          if (channel.readableLength === 0) this.push(null);
+        });
         for (const w of this.writes.splice(0)) channel.write(w.chunk, w.callback);
         if (this.writableEnded) channel.end();
       },
@@ -432,12 +442,13 @@ class PendingChannel extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
-    if (this.channel) this.channel.write(chunk, callback);
+    if (this.channelClosed) callback(new Error('the SSH channel is closed'));
+    else if (this.channel) this.channel.write(chunk, callback);
     else this.writes.push({ chunk, callback });
   }
 
   override _final(callback: (err?: Error | null) => void): void {
-    this.channel?.end();
+    if (!this.channelClosed) this.channel?.end();
     callback();
   }
 

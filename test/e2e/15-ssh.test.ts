@@ -139,6 +139,13 @@ describe('SSH hosts (test-host containers)', { skip: !hasBase }, () => {
       assert.deepEqual(await host.exec('th_probe', ['cat', '/etc/probe.conf']), { code: 0, output: 'token = s3cret\n' });
       assert.equal((await host.exec('th_probe', ['sh', '-c', 'echo out; echo err >&2; exit 3'])).code, 3);
       assert.match(await host.logs('th_probe', 'all'), /probe-started/);
+      // Quick execs at once, as health probes come: each one's output, end and close can arrive
+      // with the upgrade, before the caller listens; none may wait out its timeout (before the
+      // fix, 9 of 300 did through sudo's dial-stdio).
+      t0 = performance.now();
+      const quick = await Promise.all(Array.from({ length: 60 }, (_, i) => host.exec('th_probe', ['echo', `q${i}`], '', 20_000)));
+      assert.deepEqual(quick, quick.map((_, i) => ({ code: 0, output: `q${i}\n` })));
+      t.diagnostic(`${h.container}: 60 execs at once ${Math.round(performance.now() - t0)} ms`);
       assert.deepEqual((await host.listContainers('berth.test', 'ssh')).map((c) => c.name), ['th_probe']);
       await host.stop('th_probe');
       await host.remove('th_probe');

@@ -38,14 +38,7 @@ function hostImages(h: TestHost): string {
   return inHost(h, "docker image ls --format '{{.Repository}}:{{.Tag}}'").stdout;
 }
 
-// Open defect of #11 (multinode, in progress): under load (the whole suite on this 2-core machine)
-// pulls onto the host reached through sudo's dial-stdio failed in two runs of three, and once a
-// deploy there hung (an exec that never ended; execs now end on close and time out). Until that is
-// understood the suite runs only when named: scripts/test registry.
-const named = (process.env.BERTH_E2E_NAMED ?? '').split(/\s+/).includes('registry');
-const skip = !hasImages ? true : named ? false : 'open defect (pulls through sudo fail under load): run alone with scripts/test registry';
-
-describe('registry, push and pull onto SSH hosts', { skip }, () => {
+describe('registry, push and pull onto SSH hosts', { skip: !hasImages }, () => {
   before(async () => {
     key = testKey(join(work, 'key'));
     hosts = startTestHosts(
