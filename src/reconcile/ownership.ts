@@ -1,6 +1,7 @@
 // Whose objects are on a host: pure, from the host's container and volume lists. A deploy, stop or
 // destroy acts only on a host that holds nothing of another deployment's and no stranger under a
-// name the plan uses; everything else stops the run before any change.
+// name the plan uses; everything else stops the run before any change. A host where the plan
+// places nothing is never refused: berth only runs its tools there.
 import type { ActualVolume, ContainerSummary } from '../engine/host.js';
 import { LABEL } from '../plan/types.js';
 
@@ -28,6 +29,9 @@ export interface HostObjects {
  * container of this deployment mounts it (one made before ids, or adopted: labels cannot change).
  */
 export function ownershipConflicts(objects: HostObjects, deploymentId: string, adopt: boolean): Conflict[] {
+  // A host where this deployment places nothing (the deployment host, running only tools): what
+  // other deployments keep there is theirs, and nothing of this one's plan can meet it.
+  if (!objects.plannedNames.size && !objects.plannedVolumes.length) return [];
   const conflicts: Conflict[] = [];
   const add = (object: string, problem: string): void => void conflicts.push({ host: objects.host, object, problem });
   const ours = new Set<string>();

@@ -55,6 +55,9 @@ test("ownership: another deployment's objects, unlabelled berth objects and stra
   // --adopt takes over berth's objects, whoever's they were, never a stranger's container.
   const adopted = ownershipConflicts(objects, me, true).map((c) => c.object);
   assert.deepEqual(adopted, ['container memcached']);
+  // The deployment host of a multinode cloud, where another deployment's all-in-one runs: nothing
+  // of this plan is placed there, so nothing of theirs is in the way.
+  assert.deepEqual(ownershipConflicts({ ...objects, plannedNames: new Set(), plannedVolumes: [] }, me, false), []);
 });
 
 test('lock: a second holder is refused with the holder named; a dead holder is taken over', () => {
