@@ -23,11 +23,17 @@ export function unknownHostsIn(text: string): string[] {
   return [...new Set([...text.matchAll(unknownPattern)].map((m) => m[1]!))].sort();
 }
 
+/**
+ * The bridge neutron's host setup moves the tunnel address onto (netdev datapath between hosts):
+ * after the first deploy the tunnel interface itself has none.
+ */
+export const TUNNEL_BRIDGE = 'br-tunnel';
+
 /** The interfaces whose addresses the plan needs from each host. */
 export function wantedInterfaces(deployment: Deployment): Record<string, string[]> {
   return Object.fromEntries(
     deployment.hosts.map((h) => {
-      const tunnel = deployment.globals.enable_neutron && h.tunnelAddress === undefined ? [h.interfaces.tunnel] : [];
+      const tunnel = deployment.globals.enable_neutron && h.tunnelAddress === undefined ? [h.interfaces.tunnel, TUNNEL_BRIDGE] : [];
       return [h.name, [...new Set([h.interfaces.api, ...tunnel])]];
     }),
   );
@@ -90,7 +96,9 @@ export function addressing(deployment: Deployment, facts: Readonly<Record<string
     api,
     tunnel: (name) => {
       const h = host(name);
-      return h.tunnelAddress ?? interfaceAddress(h, h.interfaces.tunnel, 'tunnel_interface');
+      if (h.tunnelAddress !== undefined) return h.tunnelAddress;
+      const moved = facts[name]?.addresses[h.interfaces.tunnel] === undefined ? facts[name]?.addresses[TUNNEL_BRIDGE] : undefined;
+      return moved ?? interfaceAddress(h, h.interfaces.tunnel, 'tunnel_interface');
     },
     hostname: (name) => facts[name]?.hostname ?? unknownMark(name, 'hostname'),
     vip,

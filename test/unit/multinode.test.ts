@@ -358,6 +358,18 @@ test('netdev between hosts: each OVS agent host gets br-tunnel holding its tunne
   const teardown = ctx.plan.services.flatMap((s) => s.teardown).find((j) => j.name === 'openvswitch_host_teardown' && j.host === 'cmp02')!;
   assert.match(Object.values(teardown.files).join('\n'), /ip addr add "\$cidr" dev ens5/);
 
+  // A second deploy: the address is on br-tunnel now, not on ens5; the plan still tunnels from it.
+  const movedFacts = { ...facts.cmp02!, addresses: { ens4: '10.0.1.22', 'br-tunnel': '10.0.2.22' }, interfaces: ['lo', 'ens4', 'ens5', 'br-tunnel'] };
+  const saved = facts.cmp02!;
+  facts.cmp02 = movedFacts;
+  try {
+    const again = await contextOf(configDir(tunnels, netdev));
+    const agent = again.ctx.plan.services.flatMap((s) => s.containers).find((c) => c.name === 'neutron_openvswitch_agent' && c.host === 'cmp02')!;
+    assert.match(Object.values(agent.files).join('\n'), /local_ip = 10\.0\.2\.22\n/);
+  } finally {
+    facts.cmp02 = saved;
+  }
+
   // The all-in-one has no peer to tunnel to: no bridge.
   const aio = await contextOf(configDir('[control]\nctl01\n[network:children]\ncontrol\n[compute:children]\ncontrol\n[deployment]\nlocalhost ansible_connection=local\n', 'network_interface: eth0\novs_datapath_type: netdev\n'));
   const aioSetup = Object.values(aio.ctx.plan.services.flatMap((s) => s.jobs).find((j) => j.name === 'neutron_host_setup')!.files).join('\n');
