@@ -6,7 +6,7 @@
 // check clean; a no-op deploy changes nothing on any host; destroy leaves the hosts clean.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { REGISTRY_CONTAINER, REGISTRY_VOLUME } from '../../src/deployment/registry.js';
@@ -138,6 +138,31 @@ describe('multinode: 1 control, 1 network, 2 compute test hosts over SSH', { ski
     const out = ok(['deploy']);
     t.diagnostic(`no-op deploy of 4 hosts: ${Date.now() - t0} ms`);
     for (const h of hosts) assert.match(out, new RegExp(`^${h.container} +\\d+ +0 +0 +0 +no`, 'm'), out);
+  });
+
+  test('a host that stops answering SSH is reported and skipped, the others change; once back, a deploy converges it', (t) => {
+    const [, , cmp1, cmp2] = hosts as [TestHost, TestHost, TestHost, TestHost];
+    // sshd (the host's PID 1) reloads its config on SIGHUP: listening on loopback only, it refuses
+    // berth's connections while the host's containers keep running.
+    const listen = (where: string): void =>
+      assert.equal(inHost(cmp2, `printf 'ListenAddress ${where}\\n' > /etc/ssh/sshd_config.d/zz-listen.conf && kill -HUP 1`).code, 0);
+    mkdirSync(join(cloud.configDir, 'config'), { recursive: true });
+    writeFileSync(join(cloud.configDir, 'config', 'nova.conf'), '[DEFAULT]\nreport_interval = 11\n');
+    listen('127.0.0.1');
+    try {
+      const r = run(['deploy']);
+      t.diagnostic(r.out.split('\n').filter((l) => /^HOST|^berth-th|unreachable/.test(l)).join('\n'));
+      assert.notEqual(r.status, 0, 'an unreachable host is not a clean run');
+      assert.match(r.out + r.err, new RegExp(`${cmp2.container}.*unreachable.*(refused|ECONNREFUSED)`, 'i'));
+      assert.match(r.out, new RegExp(`^${cmp2.container} +0 +0 +0 +\\d+ +yes`, 'm'));
+      assert.match(r.out, new RegExp(`^${cmp1.container} +\\d+ +[1-9]\\d* +0 +0 +no`, 'm'));
+    } finally {
+      listen('0.0.0.0');
+    }
+    const again = ok(['deploy']);
+    assert.match(again, new RegExp(`^${cmp2.container} +\\d+ +[1-9]\\d* +0 +0 +no`, 'm'), again);
+    for (const h of [hosts[0]!, cmp1]) assert.match(again, new RegExp(`^${h.container} +\\d+ +0 +0 +0 +no`, 'm'), again);
+    ok(['check']);
   });
 
   test('destroy leaves the hosts without berth containers, volumes or config', () => {
