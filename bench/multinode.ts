@@ -65,7 +65,7 @@ function inventory(hosts: TestHost[], key: string): string {
   return [
     ...Object.entries(groups).map(([g, hs]) => `[${g}]\n${hs.map(line).join('\n')}`),
     '[deployment]\nlocalhost ansible_connection=local',
-    `[all:vars]\nnetwork_interface=eth0\n${hosts.length > 1 ? 'tunnel_interface=eth1\n' : ''}`,
+    `[all:vars]\n${hosts.length > 1 ? 'tunnel_interface=eth1\n' : ''}`,
   ].join('\n\n');
 }
 
@@ -88,7 +88,7 @@ try {
   await waitReady(all);
   writeFileSync(
     join(configDir, 'globals.yml'),
-    [`openstack_release: "${defaultRelease}"`, `docker_registry: "${REGISTRY}"`, 'ovs_datapath_type: netdev', 'enable_heat: "no"', 'enable_horizon: "no"', ''].join('\n'),
+    [`openstack_release: "${defaultRelease}"`, 'network_interface: eth0', `docker_registry: "${REGISTRY}"`, 'ovs_datapath_type: netdev', 'enable_heat: "no"', 'enable_horizon: "no"', ''].join('\n'),
   );
   writeFileSync(join(configDir, 'multinode'), inventory(all, key.privateKeyFile));
   berth(['genpwd']);

@@ -54,12 +54,12 @@ describe('multinode: 1 control, 1 network, 2 compute test hosts over SSH', { ski
         `[network]\n${line(net)}`,
         `[compute]\n${line(cmp1)}\n${line(cmp2)}`,
         '[deployment]\nlocalhost ansible_connection=local',
-        '[all:vars]\nnetwork_interface=eth0\ntunnel_interface=eth1\n',
+        '[all:vars]\ntunnel_interface=eth1\n',
       ].join('\n\n'),
     );
     writeFileSync(
       join(cloud.configDir, 'globals.yml'),
-      [`openstack_release: "${imageTag}"`, `docker_registry: "${REGISTRY}"`, 'ovs_datapath_type: netdev', 'enable_heat: "no"', 'enable_horizon: "no"', ''].join('\n'),
+      [`openstack_release: "${imageTag}"`, 'network_interface: eth0', `docker_registry: "${REGISTRY}"`, 'ovs_datapath_type: netdev', 'enable_heat: "no"', 'enable_horizon: "no"', ''].join('\n'),
     );
     ok(['genpwd']);
   });
