@@ -124,7 +124,8 @@ export async function gatherFacts(
   const limit = pLimit(forks);
   const facts: Record<string, HostFacts> = {};
   const unreachable = new Map<string, string>();
-  await Promise.all(
+  // Every host settles before a failure is thrown: the run then ends with no call under way.
+  const settled = await Promise.allSettled(
     [...hosts].map(([name, host]) =>
       limit(async () => {
         try {
@@ -137,6 +138,8 @@ export async function gatherFacts(
       }),
     ),
   );
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
   return { facts, unreachable };
 }
 

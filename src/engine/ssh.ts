@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import { InputError } from '../config/errors.js';
 import { EngineError } from './docker.js';
+import { UnreachableError } from './host.js';
 import { splice } from './splice.js';
 import { fingerprint, hostKeyAlgorithms, hostToken, keyType, readKnownHosts, verifyHostKey, type HostKeyVerdict } from './known-hosts.js';
 
@@ -50,6 +51,7 @@ export class SshConnection {
   /** An http.Agent whose connections are channels of this connection to the host's Docker socket. */
   readonly dockerAgent: Agent;
   private client?: Promise<Client>;
+  private closed = false;
   private active = 0;
   private readonly queue: (() => void)[] = [];
   private dockerChecked?: Promise<void>;
@@ -73,11 +75,15 @@ export class SshConnection {
 
   /** The connection, opened on first use and reused; a dropped one is reopened by the next call. */
   connect(): Promise<Client> {
+    // After close() nothing reopens it: a call still under way when the run ended (another host
+    // failed first) would otherwise open a connection nobody closes, and the process never exits.
+    if (this.closed) return Promise.reject(new EngineError(`${this.where}: the run has ended, the SSH connection is closed`));
     this.client ??= this.open();
     return this.client;
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const pending = this.client;
     this.client = undefined;
     this.dockerAgent.destroy();
@@ -560,21 +566,24 @@ export function connectError(where: string, t: Pick<SshTarget, 'name' | 'user' |
       `check ansible_user and ansible_ssh_private_key_file for ${t.name} in the inventory, and that the key is in ~${t.user}/.ssh/authorized_keys on the host`,
     );
   }
+  // The network or sshd not there: the host is unreachable, and a run goes on with the others (as
+  // Ansible's UNREACHABLE). A refused login or host key is the operator's to fix: it stops the run.
   const reach = `check ansible_host and ansible_port for ${t.name} in the inventory, and that sshd runs there`;
+  const unreachable = (message: string): UnreachableError => new UnreachableError(message, reach);
   switch (err.code) {
     case 'ECONNREFUSED':
-      return new EngineError(`${where}: connection refused (nothing listens on port ${t.port})`, reach);
+      return unreachable(`${where}: connection refused (nothing listens on port ${t.port})`);
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
-      return new EngineError(`${where}: unreachable (${err.code})`, reach);
+      return unreachable(`${where}: unreachable (${err.code})`);
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
       return new EngineError(`${where}: cannot resolve ${t.address}`, reach);
     case 'ECONNRESET':
-      return new EngineError(`${where}: the connection was reset during the SSH handshake`, reach);
+      return unreachable(`${where}: the connection was reset during the SSH handshake`);
   }
   if (err.level === 'client-timeout' || err.code === 'ETIMEDOUT') {
-    return new EngineError(`${where}: no SSH answer within ${HANDSHAKE_TIMEOUT_MS / 1000}s`, reach);
+    return unreachable(`${where}: no SSH answer within ${HANDSHAKE_TIMEOUT_MS / 1000}s`);
   }
   return new EngineError(`${where}: SSH failed: ${err.message}`, reach);
 }

@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import ssh2 from 'ssh2';
 import { InputError } from '../../src/config/errors.js';
 import { EngineError } from '../../src/engine/docker.js';
+import { isUnreachable } from '../../src/engine/host.js';
 import { MODULE_FACTS_SCRIPT, parseModuleFacts, readModuleFacts } from '../../src/engine/kernel-modules.js';
 import {
   appendKnownHost,
@@ -25,7 +26,7 @@ import {
   replaceKnownHost,
   verifyHostKey,
 } from '../../src/engine/known-hosts.js';
-import { authMethods, connectError, MAX_CHANNELS, scanHostKey, shellQuote, sudoRefused } from '../../src/engine/ssh.js';
+import { authMethods, connectError, MAX_CHANNELS, scanHostKey, shellQuote, SshConnection, sudoRefused } from '../../src/engine/ssh.js';
 import { parseHostFacts, SshHost } from '../../src/engine/ssh-host.js';
 
 // Made with ssh-keygen -t ed25519; its fingerprint as ssh-keygen -l prints it.
@@ -144,6 +145,15 @@ describe('connection errors', () => {
     assert.match(refused.message, /connection refused \(nothing listens on port 22\)/);
     const timeout = connectError(where, t, Object.assign(new Error('Timed out while waiting for handshake'), { level: 'client-timeout' }), { knownHostsFile: '', triedKeys: [] });
     assert.match(timeout.message, /no SSH answer within 15s/);
+    // A host the network or sshd does not answer is unreachable (the run goes on without it); a
+    // refused login is the operator's to fix and stops the run.
+    assert.deepEqual([refused, timeout, a].map(isUnreachable), [true, true, false]);
+  });
+
+  test('a closed connection is not reopened by a call still under way', async () => {
+    const conn = new SshConnection({ ...t, port: 1, become: false, knownHostsFile: '/nonexistent' });
+    await conn.close();
+    await assert.rejects(conn.connect(), (e: Error) => e instanceof EngineError && /the run has ended/.test(e.message));
   });
 
   test('sudo refusals are recognised', () => {
