@@ -64,7 +64,8 @@ daemon_json=$1 daemon_how=$2 modules_conf=$3 sysctl_conf=$4 required=" $5 "
 . /etc/os-release 2>/dev/null
 # tzdata: every service container mounts /etc/localtime; where it is missing (trixie made tzdata
 # optional), Docker makes a directory there and every container start fails (seen on a test host).
-want="docker.io iproute2 kmod ca-certificates tzdata"
+# mount: /run/netns is made a shared mount below (every Debian install has it; a minimal image may not).
+want="docker.io iproute2 kmod ca-certificates tzdata mount"
 # trixie's docker.io only recommends docker-cli; berth needs "docker system dial-stdio".
 [ "\${VERSION_CODENAME:-}" = bookworm ] || want="$want docker-cli"
 missing=""

@@ -15,12 +15,6 @@ import { dockerAvailable, imageTag, TestCloud } from './harness.js';
 
 const hasDocker = dockerAvailable();
 const hasBase = hasDocker && spawnSync('docker', ['image', 'inspect', BASE_IMAGE], { stdio: 'ignore' }).status === 0;
-// Four hosts, every image pushed and pulled through SSH, a cloud across them: too long for every CI
-// run on this 2-core machine, so it runs when named (scripts/test multinode).
-const named = (process.env.BERTH_E2E_NAMED ?? '').split(/\s+/).includes('multinode');
-const skip = !hasBase ? true : named ? false : 'runs when named: scripts/test multinode';
-
-// A port of its own (other suites use 4000, 4057, 5055).
 const REGISTRY = '127.0.0.1:4061';
 const cloud = new TestCloud('multinode');
 const run = cloud.run.bind(cloud);
@@ -32,7 +26,7 @@ function ok(args: string[]): string {
   return r.out;
 }
 
-describe('multinode: 1 control, 1 network, 2 compute test hosts over SSH', { skip }, () => {
+describe('multinode: 1 control, 1 network, 2 compute test hosts over SSH', { skip: !hasBase }, () => {
   before(async () => {
     const key = testKey(join(cloud.work, 'key'));
     hosts = startTestHosts(
