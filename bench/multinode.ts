@@ -109,7 +109,8 @@ try {
     console.log(`${n} host(s): no-op ${noop.map((r) => formatDuration(r.wallMs)).join(', ')}`);
     const ps = berth(['ps']).out;
     figures.push({ hosts: n, containers: ps.split('\n').filter((l) => /^berth-th-bench/.test(l)).length, pullMs: pull.wallMs, deploy, noop, loginsPerHost });
-    berth(['destroy', '--yes-i-really-really-mean-it']);
+    // The test hosts only: the registry on this machine is the deployment's too, and stays for the next size.
+    berth(['destroy', '--yes-i-really-really-mean-it', '--limit', hosts.map((h) => h.container).join(',')]);
   }
 } finally {
   spawnSync('docker', ['rm', '-f', REGISTRY_CONTAINER], { stdio: 'ignore' });
