@@ -47,7 +47,7 @@ const fields = {
   api_interface: interfaceName.optional(),
   // Neutron's VXLAN endpoint interface; defaults to network_interface.
   tunnel_interface: interfaceName.optional(),
-  // The flat provider network's interface; unset: berth makes a veth pair (berth-ext) on each network host.
+  // The flat provider network's interface; unset: berth makes a veth pair (berth-ext) on each Neutron agent host.
   neutron_external_interface: interfaceName.optional(),
   // nova-compute's driver: fake (no hypervisor: instances exist in Nova's books only), or libvirt with
   // QEMU (emulation, no /dev/kvm needed) or KVM.

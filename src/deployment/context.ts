@@ -78,10 +78,13 @@ export async function loadContext(configDir: string, opts: LoadContextOptions = 
     );
   }
   const g = deployment.globals;
-  const withoutExternal = deployment.hosts.filter((h) => h.interfaces.neutronExternal === undefined).map((h) => h.name);
+  // Only the agent hosts get the provider bridge (the deployment host, say, does not).
+  const agentGroup = g.neutron_plugin_agent === 'openvswitch' ? 'neutron-openvswitch-agent' : 'neutron-linuxbridge-agent';
+  const agents = new Set(hostsOf(deployment.inventory, agentGroup));
+  const withoutExternal = deployment.hosts.filter((h) => agents.has(h.name) && h.interfaces.neutronExternal === undefined).map((h) => h.name);
   if (g.enable_neutron && withoutExternal.length) {
     warnings.push(
-      `neutron_external_interface is not set${deployment.hosts.length > 1 ? ` for ${withoutExternal.join(', ')}` : ''}: berth creates a veth pair ${EXTERNAL_VETH}/${EXTERNAL_VETH}-host on each network host ` +
+      `neutron_external_interface is not set${deployment.hosts.length > 1 ? ` for ${withoutExternal.join(', ')}` : ''}: berth creates a veth pair ${EXTERNAL_VETH}/${EXTERNAL_VETH}-host on each Neutron agent host ` +
         'for the flat provider network physnet1 (its traffic stays on that host); set it to a spare interface to reach a real network',
     );
   }
