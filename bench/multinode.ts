@@ -129,7 +129,7 @@ const section = [
   '',
   `| measure | ${figures.map((f) => `${f.hosts} host${f.hosts > 1 ? 's' : ''}`).join(' | ')} |`,
   `|---|${figures.map(() => '---').join('|')}|`,
-  row('containers', (f) => String(f.containers)),
+  row('containers and finished jobs (berth ps rows)', (f) => String(f.containers)),
   row('`berth pull` (images each host needs)', (f) => formatDuration(f.pullMs)),
   row('`berth deploy` on empty hosts', (f) => formatDuration(f.deploy.wallMs)),
   row('of which berth CPU time', (f) => `${formatDuration(f.deploy.cpuMs)} (${Math.round((100 * f.deploy.cpuMs) / f.deploy.wallMs)}%)`),
