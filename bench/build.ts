@@ -4,9 +4,10 @@
 //
 //   node --import tsx bench/build.ts            (destroys and rebuilds this machine's berth images)
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeSection } from './benchmarks-doc.js';
 import { buildImages, imageRoots, type ImageResult } from '../src/build/builder.js';
 import { loadImageTree } from '../src/build/image-tree.js';
 import { imageRef, loadBuildConfig, type BuildConfig } from '../src/config/build-config.js';
@@ -87,8 +88,7 @@ const rows = figures.flatMap((f) =>
   f.cold.results.map((r) => [f.config.release.name, imageRef(f.config, r.name), formatDuration(r.durationMs), formatBytes(r.size), formatBytes(r.addedBytes)]),
 );
 const perRelease = (label: string, value: (f: ReleaseFigures) => string): string => `| ${label} | ${figures.map(value).join(' | ')} |`;
-const section = [
-  '<!-- build:begin -->',
+writeSection('build', [
   `## Image build (\`node --import tsx bench/build.ts\`, ${new Date().toISOString().slice(0, 10)})`,
   '',
   `Machine: ${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown cpu'}; Docker Engine ${await engine.ping()}; packages from the Debian mirror over the network. Every berth image and the builder cache removed first; then each release's whole set built cold, then each rebuilt with nothing changed (the second release built in between).`,
@@ -106,18 +106,4 @@ const section = [
   '```',
   table(['RELEASE', 'REF', 'COLD BUILD', 'SIZE', 'ADDED OVER PARENT'], rows, [2, 3, 4]),
   '```',
-  '<!-- build:end -->',
-].join('\n');
-
-const docPath = new URL('../docs/benchmarks.md', import.meta.url);
-let doc: string;
-try {
-  doc = readFileSync(docPath, 'utf8');
-} catch {
-  doc = '# Benchmarks\n\nFigures from one run of each bench/ script on this project\'s machine (2 cores, shared and noisy: compare figures from the same run).\n';
-}
-doc = /<!-- build:begin -->[\s\S]*<!-- build:end -->/.test(doc)
-  ? doc.replace(/<!-- build:begin -->[\s\S]*<!-- build:end -->/, section)
-  : `${doc.trimEnd()}\n\n${section}\n`;
-writeFileSync(docPath, doc);
-console.log(section);
+]);

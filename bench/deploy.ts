@@ -6,10 +6,11 @@
 //
 //   node --import tsx bench/deploy.ts
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeSection } from './benchmarks-doc.js';
 import { detectOvsDatapath } from '../src/config/init.js';
 import { releases } from '../src/config/releases.js';
 import { loadContext } from '../src/deployment/context.js';
@@ -88,8 +89,7 @@ const figures: Figures[] = [];
 for (const r of releases) figures.push(await measure(r.name));
 
 const row = (label: string, value: (f: Figures) => string): string => `| ${label} | ${figures.map(value).join(' | ')} |`;
-const section = [
-  '<!-- deploy:begin -->',
+writeSection('deploy', [
   `## Deploy (\`node --import tsx bench/deploy.ts\`, ${new Date().toISOString().slice(0, 10)})`,
   '',
   `All-in-one, the default services of each release, images already built, Open vSwitch on the ${datapath} datapath (what berth init chooses here), one run of each release in turn on this machine.`,
@@ -102,12 +102,4 @@ const section = [
   row('no-op `berth deploy` (whole command, Node start and config load included; median of 5)', (f) => formatDuration(f.noopRuns[2]!)),
   row('no-op deploy, reconcile only', (f) => `${formatDuration(f.noopMs)} (${f.changed} changes)`),
   row('Docker API calls of a no-op deploy', (f) => String(f.calls)),
-  '<!-- deploy:end -->',
-].join('\n');
-const docPath = new URL('../docs/benchmarks.md', import.meta.url);
-let doc = readFileSync(docPath, 'utf8');
-doc = /<!-- deploy:begin -->[\s\S]*<!-- deploy:end -->/.test(doc)
-  ? doc.replace(/<!-- deploy:begin -->[\s\S]*<!-- deploy:end -->/, section)
-  : `${doc.trimEnd()}\n\n${section}\n`;
-writeFileSync(docPath, doc);
-console.log(section);
+]);

@@ -8,10 +8,11 @@
 //
 //   node --import tsx bench/multinode.ts
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeSection } from './benchmarks-doc.js';
 import { defaultRelease } from '../src/config/releases.js';
 import { REGISTRY_CONTAINER, REGISTRY_VOLUME } from '../src/deployment/registry.js';
 import { formatDuration } from '../src/ui/format.js';
@@ -121,8 +122,7 @@ try {
 }
 
 const row = (label: string, value: (f: Figures) => string): string => `| ${label} | ${figures.map(value).join(' | ')} |`;
-const section = [
-  '<!-- multinode:begin -->',
+writeSection('multinode', [
   `## Multinode deploy (\`node --import tsx bench/multinode.ts\`, ${new Date().toISOString().slice(0, 10)})`,
   '',
   `Test hosts (containers running sshd and Docker Engine, one CPU each, all on this 2-core machine) reached over SSH; ${defaultRelease}, Heat and Horizon off, netdev datapath; images pulled from berth's registry beforehand. 1 host: everything; 2: control+network, compute; 4: control, network, 2 computes. Berth's CPU time is its own process (user + system); the rest of the wall time is waiting on hosts. More hosts here share the same 2 cores, so the figures show berth's overhead, not a real cloud's speed.`,
@@ -136,12 +136,4 @@ const section = [
   row('no-op `berth deploy` (median of 3)', (f) => formatDuration(f.noop[1]!.wallMs)),
   row('of which berth CPU time', (f) => formatDuration(f.noop[1]!.cpuMs)),
   row('SSH logins per host in one deploy', (f) => f.loginsPerHost.join(', ')),
-  '<!-- multinode:end -->',
-].join('\n');
-const docPath = new URL('../docs/benchmarks.md', import.meta.url);
-let doc = readFileSync(docPath, 'utf8');
-doc = /<!-- multinode:begin -->[\s\S]*<!-- multinode:end -->/.test(doc)
-  ? doc.replace(/<!-- multinode:begin -->[\s\S]*<!-- multinode:end -->/, section)
-  : `${doc.trimEnd()}\n\n${section}\n`;
-writeFileSync(docPath, doc);
-console.log(section);
+]);
