@@ -10,7 +10,7 @@ import type { Deployment } from '../config/deployment.js';
 import { InputError } from '../config/errors.js';
 import { hostsOf, type Inventory } from '../config/inventory.js';
 import { mergeIni, overrideLayerPaths, type IniLayer } from '../config/overrides.js';
-import { addressing, unknownHostsIn, type Addressing } from './addresses.js';
+import { addressing, TUNNEL_BRIDGE, unknownHostsIn, type Addressing } from './addresses.js';
 import { renderInline, renderTemplate } from './templates.js';
 import type { ContainerSpec, DesiredContainer, DesiredJob, HostFacts, Plan, ServicePlan } from './types.js';
 
@@ -83,6 +83,8 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
       api_address: at.api(host),
       tunnel_address: at.tunnel(host),
       tunnel_interface: byName.get(host)!.interfaces.tunnel,
+      /** Where the tunnel address moves with the userspace datapath between hosts (read back by addressing). */
+      tunnel_bridge: TUNNEL_BRIDGE,
       /** The flat provider network's interface; berth's own veth pair when the operator names none. */
       neutron_external_interface: external ?? EXTERNAL_VETH,
       neutron_external_veth: external === undefined,

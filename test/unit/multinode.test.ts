@@ -357,6 +357,8 @@ test('netdev between hosts: each OVS agent host gets br-tunnel holding its tunne
   assert.match(setup('net01'), /add-port br-tunnel eth1\n/);
   const teardown = ctx.plan.services.flatMap((s) => s.teardown).find((j) => j.name === 'openvswitch_host_teardown' && j.host === 'cmp02')!;
   assert.match(Object.values(teardown.files).join('\n'), /ip addr add "\$cidr" dev ens5/);
+  assert.match(Object.values(teardown.files).join('\n'), /ip -o -4 addr show dev br-tunnel \|/);
+  assert.match(setup('cmp02'), /ip addr add "\$cidr" dev br-tunnel\n/);
 
   // A second deploy: the address is on br-tunnel now, not on ens5; the plan still tunnels from it.
   const movedFacts = { ...facts.cmp02!, addresses: { ens4: '10.0.1.22', 'br-tunnel': '10.0.2.22' }, interfaces: ['lo', 'ens4', 'ens5', 'br-tunnel'] };
