@@ -16,7 +16,7 @@ import { writeSection } from './benchmarks-doc.js';
 import { defaultRelease } from '../src/config/releases.js';
 import { REGISTRY_CONTAINER, REGISTRY_VOLUME } from '../src/deployment/registry.js';
 import { formatDuration } from '../src/ui/format.js';
-import { removeTestHosts, startTestHosts, testKey, waitReady, type TestHost } from '../test/hosts/hosts.js';
+import { removeTestHosts, sshdLogins, startTestHosts, testKey, waitReady, type TestHost } from '../test/hosts/hosts.js';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const REGISTRY = '127.0.0.1:4071';
@@ -45,12 +45,6 @@ function berth(args: string[]): Run {
   const seconds = [...timesLine.matchAll(/(\d+)m([\d.]+)s/g)].reduce((sum, m) => sum + Number(m[1]) * 60 + Number(m[2]), 0);
   if (r.status !== 0) throw new Error(`berth ${args.join(' ')} exited ${r.status}:\n${out}\n${r.stderr}`);
   return { wallMs, cpuMs: seconds * 1000, out };
-}
-
-/** sshd's count of logins on a host (each accepted key is a line of the container's log). */
-function logins(h: TestHost): number {
-  const r = spawnSync('docker', ['logs', h.container], { encoding: 'utf8' });
-  return (r.stdout + r.stderr).split('\n').filter((l) => l.includes('Accepted publickey')).length;
 }
 
 function inventory(hosts: TestHost[], key: string): string {
@@ -102,9 +96,9 @@ try {
     const hosts = all.slice(0, n);
     writeFileSync(join(configDir, 'multinode'), inventory(hosts, key.privateKeyFile));
     const pull = berth(['pull']);
-    const before = hosts.map(logins);
+    const before = hosts.map(sshdLogins);
     const deploy = berth(['deploy']);
-    const loginsPerHost = hosts.map((h, i) => logins(h) - before[i]!);
+    const loginsPerHost = hosts.map((h, i) => sshdLogins(h) - before[i]!);
     console.log(`${n} host(s): deploy ${formatDuration(deploy.wallMs)} (berth CPU ${formatDuration(deploy.cpuMs)}), SSH logins per host ${loginsPerHost.join(', ')}`);
     const noop = [berth(['deploy']), berth(['deploy']), berth(['deploy'])].sort((x, y) => x.wallMs - y.wallMs);
     console.log(`${n} host(s): no-op ${noop.map((r) => formatDuration(r.wallMs)).join(', ')}`);

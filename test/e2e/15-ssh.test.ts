@@ -16,7 +16,7 @@ import { fingerprint } from '../../src/engine/known-hosts.js';
 import { SshHost } from '../../src/engine/ssh-host.js';
 import type { SshTarget } from '../../src/engine/ssh.js';
 import type { ContainerSpec } from '../../src/plan/types.js';
-import { BASE_IMAGE, inHost, removeTestHosts, startTestHosts, testKey, waitReady, type TestHost } from '../hosts/hosts.js';
+import { BASE_IMAGE, inHost, removeTestHosts, sshdLogins, startTestHosts, testKey, waitReady, type TestHost } from '../hosts/hosts.js';
 import { berth, dockerAvailable } from './harness.js';
 
 const hasDocker = dockerAvailable();
@@ -43,12 +43,6 @@ function sshHost(h: TestHost, over: Partial<SshTarget> = {}): SshHost {
   });
   opened.push(host);
   return host;
-}
-
-/** sshd's own count of logins (it logs each accepted key to stderr, which is the container's log). */
-function sshdLogins(h: TestHost): number {
-  const r = spawnSync('docker', ['logs', h.container], { encoding: 'utf8' });
-  return (r.stdout + r.stderr).split('\n').filter((l) => l.includes('Accepted publickey')).length;
 }
 
 const spec = (image: string, configDir: string): ContainerSpec => ({

@@ -119,6 +119,12 @@ export async function waitReady(hosts: TestHost[], timeoutMs = 60_000): Promise<
   }
 }
 
+/** sshd's own count of logins on a host: it logs each accepted key to stderr, the container's log. */
+export function sshdLogins(host: TestHost): number {
+  const r = spawnSync('docker', ['logs', host.container], { encoding: 'utf8' });
+  return (r.stdout + r.stderr).split('\n').filter((l) => l.includes('Accepted publickey')).length;
+}
+
 /** Runs a shell command inside a host (as root), for tests that look at what berth left there. */
 export function inHost(host: TestHost | string, script: string): { code: number; stdout: string; stderr: string } {
   const r = spawnSync('docker', ['exec', typeof host === 'string' ? host : host.container, 'sh', '-c', script], { encoding: 'utf8' });
