@@ -1,5 +1,11 @@
 # Sourced by kolla_start (as mysql). An empty data directory is initialized before the server starts.
 # root@localhost and mysql@localhost authenticate by unix socket only; TCP accounts come from SQL.
+# A Galera node first decides how it starts (galera-start), while the data directory says whether
+# it ever had data.
+if [ -z "${KOLLA_BOOTSTRAP:-}" ] && grep -q '^wsrep_on = ON' /etc/mysql/mariadb.conf.d/99-berth.cnf 2>/dev/null; then
+  # shellcheck disable=SC1091
+  . /usr/local/bin/galera-start
+fi
 if [ ! -d /var/lib/mysql/mysql ]; then
   echo "kolla_extend_start: initializing an empty data directory" >&2
   mariadb-install-db --user=mysql --datadir=/var/lib/mysql --auth-root-authentication-method=socket \

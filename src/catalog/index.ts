@@ -5,6 +5,7 @@ import { glance } from './services/glance.js';
 import { heat } from './services/heat.js';
 import { horizon } from './services/horizon.js';
 import { keystone } from './services/keystone.js';
+import { loadbalancer } from './services/loadbalancer.js';
 import { mariadb } from './services/mariadb.js';
 import { memcached } from './services/memcached.js';
 import { neutron } from './services/neutron.js';
@@ -14,7 +15,7 @@ import { placement } from './services/placement.js';
 import { rabbitmq } from './services/rabbitmq.js';
 import type { SecretDef, ServiceDef } from './types.js';
 
-export const catalog: readonly ServiceDef[] = [mariadb, memcached, rabbitmq, keystone, glance, placement, openvswitch, neutron, nova, heat, horizon];
+export const catalog: readonly ServiceDef[] = [loadbalancer, mariadb, memcached, rabbitmq, keystone, glance, placement, openvswitch, neutron, nova, heat, horizon];
 
 /** Services in an order where each comes after everything it depends on. */
 export function dependencyOrder(services: readonly ServiceDef[]): ServiceDef[] {

@@ -66,6 +66,37 @@ export interface ContainerDef {
   after?: string[];
   /** Inventory group whose hosts run this container, when not the service's (nova-compute; one of the service's `groups`). */
   group?: string;
+  /**
+   * 'serial': its copies are created and changed one host at a time, in inventory order, each
+   * healthy before the next (Galera: the first node bootstraps the cluster the others join).
+   * Without it, copies are created together, and changed one host at a time once one runs.
+   */
+  rollout?: 'serial';
+  /**
+   * A shell command that must succeed in the container, after it is healthy, before the next
+   * host's copy changes in a rolling change (RabbitMQ: every node of the cluster running again).
+   */
+  rolloutGate?: string;
+}
+
+/**
+ * A port of the service that haproxy serves on the VIP (when the deployment has a load balancer),
+ * from every host running `container`, each checked for health.
+ */
+export interface FrontendDef {
+  /** haproxy's name for the frontend and its backend. */
+  name: string;
+  /** The container whose hosts are the backend's servers. */
+  container: string;
+  /** Port on the VIP and on each server (templated). */
+  port: string;
+  mode: 'http' | 'tcp';
+  /** One server takes all connections, the others wait as backups (Galera: no conflicting writes). */
+  activeBackup?: boolean;
+  /** http: the path asked for (any status below 400 is healthy). tcp: the port of an HTTP health answer, else a connect. */
+  check?: { path?: string; port?: string };
+  /** Idle timeout of client and server sides for long-lived connections (database). */
+  timeout?: string;
 }
 
 /** A one-shot container run to completion when its inputs change (db sync, bootstrap). */
@@ -111,6 +142,10 @@ export interface ServiceDef {
   groups: Record<string, readonly string[]>;
   /** Services that must be healthy before this one starts. */
   dependsOn: string[];
+  /** Every other enabled service depends on it (the load balancer: clients reach everything through the VIP). */
+  precedesAll?: boolean;
+  /** Ports haproxy serves on the VIP for this service. */
+  frontends?: FrontendDef[];
   containers: ContainerDef[];
   jobs?: JobDef[];
   secrets?: SecretDef[];

@@ -183,7 +183,7 @@ export function registerDeployCommands(program: Command<[], Globals & { debug: b
 }
 
 /** Holds the deployment lock for the rest of the process (released at exit, or taken over if the process is killed). */
-function lock(ctx: DeploymentContext, command: string): DeploymentLock {
+export function lock(ctx: DeploymentContext, command: string): DeploymentLock {
   const held = acquireLock(ctx.deployment.configDir, command);
   if (held.tookOver) {
     const t = held.tookOver;
@@ -192,7 +192,7 @@ function lock(ctx: DeploymentContext, command: string): DeploymentLock {
   return held;
 }
 
-async function contextWithWarnings(configDir: string, selection: HostSelection = {}): Promise<DeploymentContext> {
+export async function contextWithWarnings(configDir: string, selection: HostSelection = {}): Promise<DeploymentContext> {
   const ctx = await loadContext(configDir, { forks: selection.forks });
   for (const w of ctx.warnings) console.error(`warning: ${w}`);
   for (const [host, reason] of ctx.unreachable) console.error(`warning: host ${host} is unreachable: ${reason}`);

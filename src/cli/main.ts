@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { findInventory } from '../config/deployment.js';
 import { fileURLToPath } from 'node:url';
 import { registerBootstrapCommands } from './bootstrap-commands.js';
+import { registerMariadbCommands } from './mariadb-commands.js';
 import { registerSshCommands } from './ssh-commands.js';
 import { registerDeployCommands, runDeploy, runGenpwd, runInit, runPostDeploy, runPrechecks } from './deploy-commands.js';
 import { closeHosts, loadContext } from '../deployment/context.js';
@@ -91,6 +92,7 @@ program
 registerDeployCommands(program);
 registerSshCommands(program);
 registerBootstrapCommands(program);
+registerMariadbCommands(program);
 
 async function runBuild(config: BuildConfig, patterns: string[], logDir: string, concurrency: number | undefined): Promise<void> {
   const format = program.opts().format;

@@ -5,7 +5,7 @@ import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from './errors.js';
 import { loadGlobals, type Globals } from './globals.js';
-import { hostVars, loadInventory, type Inventory, type InventoryOptions } from './inventory.js';
+import { hostsOf, hostVars, loadInventory, type Inventory, type InventoryOptions } from './inventory.js';
 import { loadPasswords } from './passwords.js';
 
 export interface DeploymentHost {
@@ -80,6 +80,10 @@ export function loadDeployment(configDir: string, opts: LoadDeploymentOptions): 
   const inventory = loadInventory(inventoryPath, { knownGroups: opts.knownGroups, defaultGroups: opts.defaultGroups });
   const passwords = opts.passwords === false ? {} : loadPasswords(configDir, opts.requiredSecrets, opts.fernetSecrets);
   if (inventory.hosts.size === 0) throw new InputError(`${inventoryPath}: no hosts`, 'list at least one host under [control]');
+  // kolla-ansible turns haproxy on always; berth where it serves: a cloud of one control host is
+  // reached at that host's own address, several need a VIP and a load balancer in front.
+  globals.enable_haproxy ??= hostsOf(inventory, 'control').length > 1;
+  globals.enable_keepalived ??= globals.enable_haproxy;
 
   const hosts = [...inventory.hosts.values()].map((host): DeploymentHost => {
     const vars = hostVars(inventory, host.name);

@@ -59,6 +59,16 @@ const fields = {
   ovs_datapath_type: z.enum(['system', 'netdev'], { error: 'expected system or netdev' }).default('system'),
   // Unset: on exactly when neutron is on with the openvswitch agent (kolla-ansible's rule).
   enable_openvswitch: yesNo.optional(),
+  // Unset: on when [control] has more than one host (an HA cloud), off for one (its services are
+  // reached at that host's own address). keepalived follows haproxy, as in kolla-ansible.
+  enable_haproxy: yesNo.optional(),
+  enable_keepalived: yesNo.optional(),
+  // VRRP's router id (1-255): unique per VIP on one network segment.
+  keepalived_virtual_router_id: z
+    .preprocess(numeric, z.number({ error: 'expected a number from 1 to 255' }).int('expected a whole number').min(1, 'expected 1-255').max(255, 'expected 1-255'))
+    .default(51),
+  // VRRP adverts by multicast (kolla-ansible's default) or unicast to each peer (networks that drop multicast).
+  keepalived_traffic_mode: z.enum(['multicast', 'unicast'], { error: 'expected multicast or unicast' }).default('multicast'),
   openstack_release: releaseField,
   ...imageNamingFields,
   node_config_directory: text('an absolute path of letters, digits, _ . - and /', 255, patterns.absoluteDirectory).default('/etc/berth'),
@@ -82,6 +92,13 @@ const fields = {
   memcached_port: port(11211),
   keystone_public_port: port(5000),
   horizon_port: port(80),
+  // haproxy's statistics page, on the API address of each loadbalancer host.
+  haproxy_stats_port: port(1984),
+  // Galera's replication and state transfer ports, and the clustercheck haproxy asks whether a node is Synced.
+  mariadb_wsrep_port: port(4567),
+  mariadb_ist_port: port(4568),
+  mariadb_sst_port: port(4444),
+  mariadb_clustercheck_port: port(4569),
   openstack_region_name: text('a region name (letters, digits, _ . -)', 64, patterns.regionName).default('RegionOne'),
   keystone_admin_user: text('a user name (letters, digits, _ . @ -)', 64, patterns.keystoneName).default('admin'),
   keystone_admin_project: text('a project name (letters, digits, _ . -)', 64, patterns.regionName).default('admin'),
@@ -114,6 +131,9 @@ type Parsed = z.infer<typeof globalsSchema>;
 
 export type Globals = Omit<Parsed, 'api_interface' | 'tunnel_interface' | 'kolla_internal_vip_address' | 'kolla_external_vip_address' | 'enable_openvswitch' | 'openstack_tag'> & {
   openstack_tag: string;
+  /** Unset in globals.yml: loadDeployment decides from the inventory ([control] with more than one host). */
+  enable_haproxy?: boolean;
+  enable_keepalived?: boolean;
   api_interface: string;
   enable_openvswitch: boolean;
   tunnel_interface: string;
@@ -135,10 +155,10 @@ export const kollaOnlyGlobals: readonly string[] = [
   'kolla_internal_fqdn', 'kolla_external_fqdn', 'kolla_external_vip_interface', 'network_address_family',
   'neutron_ipam_driver',
   'dns_interface', 'storage_interface', 'octavia_network_interface', 'swift_storage_interface',
-  'docker_registry_insecure', 'docker_registry_username', 'keepalived_virtual_router_id',
+  'docker_registry_insecure', 'docker_registry_username',
   'kolla_enable_tls_internal', 'kolla_enable_tls_external', 'kolla_enable_tls_backend', 'kolla_certificates_dir',
   'kolla_copy_ca_into_containers', 'openstack_cacert', 'node_custom_config', 'enable_openstack_core',
-  'enable_haproxy', 'enable_keepalived', 'enable_hacluster', 'enable_proxysql', 'enable_cinder', 'enable_cinder_backup',
+  'enable_hacluster', 'enable_proxysql', 'enable_cinder', 'enable_cinder_backup',
   'enable_cinder_backend_lvm', 'enable_cinder_backend_nfs', 'enable_ceph', 'enable_fluentd', 'enable_central_logging',
   'enable_ovn', 'enable_neutron_provider_networks', 'enable_neutron_dvr', 'enable_neutron_qos',
   'enable_etcd', 'enable_grafana', 'enable_prometheus', 'enable_swift', 'enable_ironic', 'enable_octavia',

@@ -88,6 +88,13 @@ export async function loadContext(configDir: string, opts: LoadContextOptions = 
         'for the flat provider network physnet1 (its traffic stays on that host); set it to a spare interface to reach a real network',
     );
   }
+  const galera = hostsOf(deployment.inventory, 'mariadb');
+  if (g.enable_mariadb && galera.length > 1 && galera.length % 2 === 0) {
+    warnings.push(
+      `${deployment.inventory.path}: [mariadb] has ${galera.length} hosts (${galera.join(', ')}): a Galera cluster keeps working only while more than half of its nodes do, ` +
+        `so losing ${galera.length / 2} of them stops the database${galera.length === 2 ? ' (either one, with two)' : ''}; an odd count (${galera.length + 1}) survives that`,
+    );
+  }
   const changed = new Set(changedSecrets(configDir, deployment.passwords));
   const rotations = secretDefs
     .filter((s) => changed.has(s.name))

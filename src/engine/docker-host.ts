@@ -213,7 +213,7 @@ export class DockerHost implements Host {
       ...(run.cmd ? { Cmd: run.cmd, Entrypoint: [] } : {}),
       Env: Object.entries(run.env ?? {}).map(([k, v]) => `${k}=${v}`),
       Labels: run.labels,
-      HostConfig: { NetworkMode: 'host' },
+      HostConfig: { NetworkMode: 'host', ...(run.volumes?.length ? { Binds: run.volumes } : {}) },
     });
     try {
       if (run.files.length) await docker.getContainer(name).putArchive(await toolArchive(run.files), { path: '/' });

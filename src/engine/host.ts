@@ -81,6 +81,8 @@ export interface ToolRun {
   /** Labels that mark the container as the deployment's, so a killed run's leftovers are found. */
   labels: Record<string, string>;
   env?: Record<string, string>;
+  /** Named volumes and host paths mounted, `source:dest[:ro]` (a service's data, its config directory). */
+  volumes?: string[];
   timeoutMs?: number;
 }
 

@@ -86,6 +86,7 @@ export function addressing(deployment: Deployment, facts: Readonly<Record<string
   };
   const firstControl = hostsOf(deployment.inventory, 'control')[0];
   let vip = g.kolla_internal_vip_address;
+  if (g.enable_haproxy === true) assertFreeVip(deployment, facts);
   if (vip === null) {
     if (firstControl === undefined) {
       throw new InputError(`${path}: no host in [control], and kolla_internal_vip_address is not set`, 'add a host under [control], or set kolla_internal_vip_address in globals.yml');
@@ -107,4 +108,31 @@ export function addressing(deployment: Deployment, facts: Readonly<Record<string
       if (mark !== undefined) throw missing.get(mark)!;
     },
   };
+}
+
+/**
+ * With a load balancer the VIP must be an address keepalived can move: set, and no host's own
+ * (haproxy would fight the service on that host for its ports, and the VIP could never leave it).
+ */
+function assertFreeVip(deployment: Deployment, facts: Readonly<Record<string, HostFacts>>): void {
+  const g = deployment.globals;
+  const globalsPath = `${deployment.configDir}/globals.yml`;
+  if (g.kolla_internal_vip_address === null) {
+    throw new InputError(
+      `${globalsPath}: kolla_internal_vip_address is not set, but enable_haproxy is on (it is by default when [control] has more than one host)`,
+      'set kolla_internal_vip_address to a free address on the API network, which keepalived moves between the loadbalancer hosts; or set enable_haproxy: "no"',
+    );
+  }
+  for (const vip of [g.kolla_internal_vip_address, g.kolla_external_vip_address]) {
+    if (vip === null) continue;
+    for (const h of deployment.hosts) {
+      const owned = Object.entries(facts[h.name]?.addresses ?? {}).find(([, address]) => address === vip);
+      if (!owned) continue;
+      const key = vip === g.kolla_internal_vip_address ? 'kolla_internal_vip_address' : 'kolla_external_vip_address';
+      throw new InputError(
+        `${globalsPath}: ${key} ${vip} is host "${h.name}"'s own address (on ${owned[0]}); with enable_haproxy the VIP must be an address no host has`,
+        `choose a free address on the API network for ${key}, or set enable_haproxy: "no" to reach the services at their hosts' own addresses`,
+      );
+    }
+  }
 }

@@ -41,11 +41,21 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
   // A container runs on its own group (nova_compute on nova-compute) or its service's; each is one
   // of the inventory's groups, or berth's default for it (the catalog's `groups`).
   const hostsFor = (svc: ServiceDef, container?: ContainerDef): string[] => hostsOf(deployment.inventory, container?.group ?? svc.group);
+  const balancer = enabled.find((s) => s.precedesAll);
+  // Where a service is reached: through haproxy on the VIP when there is one, else at its first host.
   const firstAddress = (name: string): string => {
     const svc = catalog.find((s) => s.name === name);
+    if (balancer && svc?.frontends?.length) return at.vip;
     const host = svc ? hostsFor(svc)[0] : undefined;
     return host ? at.api(host) : at.vip;
   };
+  const groupHosts = (name: string): string[] => {
+    const svc = catalog.find((s) => s.name === name);
+    return svc ? hostsFor(svc) : [];
+  };
+  const galeraHosts = groupHosts('mariadb');
+  const rabbitHosts = groupHosts('rabbitmq');
+  const balancerHosts = balancer ? hostsFor(balancer) : [];
 
   const memcached = catalog.find((s) => s.name === 'memcached');
   const keystoneAddress = firstAddress('keystone');
@@ -58,7 +68,11 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
     database_address: firstAddress('mariadb'),
     keystone_address: keystoneAddress,
     identity_url: `http://${keystoneAddress}:${g.keystone_public_port}`,
-    rabbitmq_address: firstAddress('rabbitmq'),
+    /** Every RabbitMQ node: clients list them all (oslo.messaging fails over), nodes cluster with each other. */
+    rabbitmq_nodes: rabbitHosts.map((h) => ({ address: at.api(h), hostname: at.hostname(h) })),
+    /** A Galera cluster when [mariadb] has more than one host: each node's replication address. */
+    galera: galeraHosts.length > 1 ? { nodes: galeraHosts.map((h) => `${at.api(h)}:${g.mariadb_wsrep_port}`) } : false,
+    load_balancer: balancer ? loadBalancerContext(enabled, balancerHosts, at, hostsFor, g) : false,
     /** Address of each catalog service's first host: where its API is reached. */
     service_address: Object.fromEntries(catalog.map((s) => [s.name, firstAddress(s.name)])),
     /** Hostnames of each inventory group's hosts (the names services register under, e.g. compute hosts). */
@@ -81,6 +95,7 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
       host,
       hostname: at.hostname(host),
       api_address: at.api(host),
+      api_interface: byName.get(host)!.interfaces.api,
       tunnel_address: at.tunnel(host),
       tunnel_interface: byName.get(host)!.interfaces.tunnel,
       /** Where the tunnel address moves with the userspace datapath between hosts (read back by addressing). */
@@ -94,6 +109,7 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
   const services: ServicePlan[] = [];
   for (const svc of dependencyOrder(enabled)) {
     const hosts = hostsFor(svc);
+    const dependsOn = balancer && svc !== balancer ? [...svc.dependsOn, balancer.name] : svc.dependsOn;
     const containers: DesiredContainer[] = [];
     const jobs: DesiredJob[] = [];
     for (const template of svc.containers.filter((c) => matches(c.when, g))) {
@@ -115,6 +131,9 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
           configHash: hashOf(files),
           ...(live ? { liveFiles: live } : {}),
           ...(def.after ? { after: def.after } : {}),
+          ...(def.rollout ? { rollout: def.rollout } : {}),
+          ...(def.rolloutGate ? { rolloutGate: def.rolloutGate } : {}),
+          ...(balancer ? balancedAs(svc, def.name, host) : {}),
           address: at.api(host),
           ports: (def.ports ?? []).map(Number),
           ...needsFacts(at, spec, files),
@@ -141,7 +160,7 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
       }
     }
     for (const job of [...jobs, ...teardown]) Object.assign(job, needsFacts(at, job.spec, job.files));
-    if (containers.length || jobs.length) services.push({ service: svc.name, dependsOn: svc.dependsOn, containers, jobs, teardown });
+    if (containers.length || jobs.length) services.push({ service: svc.name, dependsOn, containers, jobs, teardown });
   }
   // Host setup of services that are off: undone where they would run (they may have run before).
   const retiredTeardown = catalog
@@ -168,6 +187,49 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
     identityUrl: shared.identity_url,
     retiredTeardown,
     volumes,
+    ...(balancer ? { loadBalancers: balancerHosts.map((host) => ({ host, container: 'haproxy' })) } : {}),
+  };
+}
+
+/** The haproxy backends a container serves as a server (named after its inventory host). */
+function balancedAs(svc: ServiceDef, container: string, host: string): Pick<DesiredContainer, 'balanced'> {
+  const backends = (svc.frontends ?? []).filter((fe) => fe.container === container).map((fe) => ({ backend: fe.name, server: host }));
+  return backends.length ? { balanced: backends } : {};
+}
+
+/**
+ * What haproxy.cfg and keepalived.conf are rendered from: every enabled service's frontends with
+ * their servers (named by inventory host, so berth can drain one without facts), the VIPs, the
+ * loadbalancer hosts and each one's VRRP priority (inventory order, highest first).
+ */
+function loadBalancerContext(
+  enabled: readonly ServiceDef[],
+  balancerHosts: string[],
+  at: Addressing,
+  hostsFor: (svc: ServiceDef, container?: ContainerDef) => string[],
+  g: Deployment['globals'],
+): object {
+  const frontends = enabled.flatMap((svc) =>
+    (svc.frontends ?? []).map((fe) => {
+      const container = svc.containers.find((c) => c.name === fe.container);
+      if (!container) throw new Error(`catalog: frontend ${fe.name} of ${svc.name} names unknown container ${fe.container}`);
+      const context = { globals: g };
+      return {
+        name: fe.name,
+        mode: fe.mode,
+        port: renderInline(fe.port, context),
+        check: { path: fe.check?.path ?? '/', ...(fe.check?.port ? { port: renderInline(fe.check.port, context) } : {}) },
+        ...(fe.timeout ? { timeout: fe.timeout } : {}),
+        servers: hostsFor(svc, container).map((h, i) => ({ name: h, address: at.api(h), backup: fe.activeBackup === true && i > 0 })),
+      };
+    }),
+  );
+  return {
+    vip: at.vip,
+    external_vip: g.kolla_external_vip_address,
+    frontends,
+    peers: balancerHosts.map((h) => ({ name: h, address: at.api(h) })),
+    priority: Object.fromEntries(balancerHosts.map((h, i) => [h, 250 - i])),
   };
 }
 
@@ -247,6 +309,7 @@ function resolveStrings(def: ContainerDef, context: object): ContainerDef {
     ...def,
     command: renderInline(def.command, context),
     healthcheck: { ...def.healthcheck, test: renderInline(def.healthcheck.test, context) },
+    ...(def.rolloutGate ? { rolloutGate: renderInline(def.rolloutGate, context) } : {}),
     ports: (def.ports ?? []).map((p) => renderInline(p, context)),
     environment: Object.fromEntries(Object.entries(def.environment ?? {}).map(([k, v]) => [k, renderInline(v, context)])),
   };

@@ -16,6 +16,8 @@ const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(templatesDir)
 });
 env.addFilter('tojson', (v: unknown) => JSON.stringify(v));
 env.addFilter('bool', (v: unknown) => (v ? 'True' : 'False'));
+// A value inside double quotes in a MySQL option file (client.cnf, wsrep_sst_auth).
+env.addFilter('cnf_string', (v: unknown) => String(v).replace(/\\/g, '\\\\').replace(/"/g, '\\"'));
 // A value inside a single-quoted SQL string literal.
 env.addFilter('sql_string', (v: unknown) => String(v).replace(/\\/g, '\\\\').replace(/'/g, "\\'"));
 

@@ -39,6 +39,12 @@ export interface DesiredContainer {
   liveFiles?: Record<string, 'nothing' | { exec: string; user?: string }>;
   /** Containers of the same service (on any host) that must be healthy before this one starts. */
   after?: string[];
+  /** One host at a time, even when created (see ContainerDef.rollout). */
+  rollout?: 'serial';
+  /** Must succeed in the container before the next host's copy changes (see ContainerDef.rolloutGate). */
+  rolloutGate?: string;
+  /** haproxy backends it is a server of: drained before it restarts, readied after. */
+  balanced?: { backend: string; server: string }[];
   /** Address and TCP ports it listens on, for prechecks. */
   address: string;
   ports: number[];
@@ -95,6 +101,8 @@ export interface Plan {
   retiredTeardown: DesiredJob[];
   /** Named volumes each host's containers and jobs use (made with the deployment's labels before them). */
   volumes: Record<string, string[]>;
+  /** The haproxy containers in front of the services, when the deployment has a load balancer. */
+  loadBalancers?: { host: string; container: string }[];
 }
 
 export const LABEL = {

@@ -12,6 +12,7 @@ import { imagesByHost, missingImages, missingImagesError } from '../plan/images.
 import { canonicalJson, namedVolumes } from '../plan/plan.js';
 import { LABEL, type DesiredContainer, type DesiredJob, type Plan, type ServicePlan } from '../plan/types.js';
 import { appliedMarker, decide, type ContainerAction } from './diff.js';
+import { LoadBalancers } from './load-balancer.js';
 import { describeConflicts, isOurs, ownershipConflicts } from './ownership.js';
 import { HostGate, inLimit, skipReason, type Scope } from './scope.js';
 
@@ -67,6 +68,8 @@ interface Run {
   unreachableSkips: Set<StepResult>;
   /** Records a host found unreachable during the run (once). */
   lost: (host: string, err: unknown) => void;
+  /** haproxy in front of the services, when the plan has a load balancer. */
+  balancers?: LoadBalancers;
 }
 
 type ServiceOutcome = { ok: true } | { ok: false; why: string };
@@ -96,9 +99,11 @@ export async function deploy(opts: DeployOptions): Promise<StepResult[]> {
   };
   const gate = new HostGate(opts.forks ?? DEFAULT_FORKS);
   const views = await readHosts({ ...opts, scope, gate, lost });
-  const run: Run = { opts, scope, gate, views, emitEnd, unreachableSkips: new Set(), lost };
+  const balancers = plan.loadBalancers?.length ? new LoadBalancers(plan.loadBalancers, opts.hosts, scope.unreachable) : undefined;
+  const run: Run = { opts, scope, gate, views, emitEnd, unreachableSkips: new Set(), lost, ...(balancers ? { balancers } : {}) };
   if (!opts.dryRun) await ensureVolumes(run);
   await removeUndesired(run);
+  if (balancers && !opts.dryRun) await readyLeftovers(run, balancers);
 
   // Services run as soon as everything they depend on succeeded.
   const done = new Map<string, Promise<ServiceOutcome>>();
@@ -145,11 +150,33 @@ async function deployService(svc: ServicePlan, run: Run): Promise<ServiceOutcome
     if (!job.whileDown) return { ok: false, why: `could not run ${job.name} (${reason})` };
     setupSkipped.set(job.host, `${job.name} could not run there (${reason})`);
   }
-  // Containers start together, except those that wait for others of their service (agents for their server).
+  // Containers start together, except those that wait for others of their service (agents for their
+  // server), and copies that go one host at a time (rolling).
   const mine = svc.containers.filter((c) => inLimit(scope, c.host));
+  const previousCopy = rollingOrder(mine, run.views);
   const converging = new Map<DesiredContainer, Promise<StepResult | undefined>>();
   const convergeAfterDeps = (c: DesiredContainer): Promise<StepResult | undefined> => {
     let p = converging.get(c);
+    if (p) return p;
+    const before = previousCopy.get(c);
+    if (before) {
+      // The previous host's copy first; a rolling change stops at the first copy that failed, so
+      // the copies not yet touched keep serving.
+      p = convergeAfterDeps(before).then((r) =>
+        r !== undefined && (r.status === 'failed' || (r.status === 'skipped' && !run.unreachableSkips.has(r)))
+          ? run.emitEnd({ host: c.host, target: c.name, action: 'skip', status: 'skipped', reasons: [`rolling change stopped: ${before.name} on ${before.host} did not come up`], durationMs: 0 })
+          : convergeUnordered(c),
+      );
+      converging.set(c, p);
+      return p;
+    }
+    p = convergeUnordered(c);
+    converging.set(c, p);
+    return p;
+  };
+  const unordered = new Map<DesiredContainer, Promise<StepResult | undefined>>();
+  const convergeUnordered = (c: DesiredContainer): Promise<StepResult | undefined> => {
+    let p = unordered.get(c);
     if (p) return p;
     // `after` a container on the same host when it runs there (vswitchd after its own ovsdb-server),
     // else after every copy of it (agents after neutron-server); copies outside --limit count as up.
@@ -169,7 +196,7 @@ async function deployService(svc: ServicePlan, run: Run): Promise<ServiceOutcome
         ? run.emitEnd({ host: c.host, target: c.name, action: 'skip', status: 'skipped', reasons: [`${c.after!.join(', ')} did not come up`], durationMs: 0 })
         : converge(c, run);
     });
-    converging.set(c, p);
+    unordered.set(c, p);
     return p;
   };
   const outcomes = (await Promise.all(mine.map(convergeAfterDeps))).filter((r): r is StepResult => r !== undefined);
@@ -184,6 +211,24 @@ async function deployService(svc: ServicePlan, run: Run): Promise<ServiceOutcome
     else if ((await runJob(job, run)).status === 'failed') return { ok: false, why: 'failed' };
   }
   return { ok: true };
+}
+
+/**
+ * For each copy of a container that goes one host at a time, the copy before it (inventory order).
+ * Copies go one at a time when the catalog says so (Galera), or when one of them runs already: a
+ * change then never takes down more than one host's copy at once. Fresh copies start together.
+ */
+function rollingOrder(containers: readonly DesiredContainer[], views: ReadonlyMap<string, HostView>): Map<DesiredContainer, DesiredContainer> {
+  const previous = new Map<DesiredContainer, DesiredContainer>();
+  const byName = new Map<string, DesiredContainer[]>();
+  for (const c of containers) byName.set(c.name, [...(byName.get(c.name) ?? []), c]);
+  for (const copies of byName.values()) {
+    if (copies.length < 2) continue;
+    const running = copies.some((c) => views.get(c.host)?.containers.get(c.name)?.running);
+    if (copies[0]!.rollout !== 'serial' && !running) continue;
+    copies.slice(1).forEach((c, i) => previous.set(c, copies[i]!));
+  }
+  return previous;
 }
 
 function converge(desired: DesiredContainer, run: Run): Promise<StepResult> {
@@ -215,6 +260,8 @@ async function convergeOn(desired: DesiredContainer, run: Run): Promise<StepResu
         throw new Error(`image ${desired.spec.image} is not on host ${desired.host}; run berth build (or pull)`);
       }
       await host.syncDir(dir, desired.files);
+      // haproxy stops sending it requests before it goes down (the other hosts' copies take them).
+      if (run.balancers && desired.balanced && (action.kind === 'recreate' || action.kind === 'restart')) await run.balancers.drain(desired.balanced);
       if (action.kind === 'recreate') await host.remove(desired.name);
       if (action.kind === 'create' || action.kind === 'recreate') {
         await host.create(desired.name, desired.spec, containerLabels(desired, opts.deploymentId));
@@ -231,6 +278,8 @@ async function convergeOn(desired: DesiredContainer, run: Run): Promise<StepResu
         await host.start(desired.name);
       }
       await waitHealthy(host, desired, opts.healthTimeoutMs);
+      if (desired.rolloutGate) await waitGate(host, desired, opts.healthTimeoutMs);
+      if (run.balancers && desired.balanced) await run.balancers.ready(desired.balanced);
     }
     return emitEnd({ host: desired.host, target: desired.name, action: action.kind, status: 'changed', reasons: action.reasons, durationMs: Date.now() - t0 });
   } catch (err) {
@@ -521,6 +570,26 @@ function containerLabels(c: DesiredContainer, deploymentId: string): Record<stri
 async function imageIdOf(host: Host, view: HostView, ref: string): Promise<string | undefined> {
   if (!view.imageIds.has(ref)) view.imageIds.set(ref, await host.imageId(ref));
   return view.imageIds.get(ref);
+}
+
+/** Runs a container's rollout gate until it passes (RabbitMQ: the whole cluster running again). */
+async function waitGate(host: Host, c: DesiredContainer, timeoutMs = 300_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await host.exec(c.name, ['sh', '-c', c.rolloutGate!], undefined, 60_000).catch((err: Error) => ({ code: -1, output: err.message }));
+    if (r.code === 0) return;
+    if (Date.now() > deadline) throw new Error(`healthy, but its rollout gate did not pass after ${timeoutMs / 1000}s: ${r.output.trim() || `exit ${r.code}`}`);
+    await new Promise((res) => setTimeout(res, 1000));
+  }
+}
+
+/** Servers a killed run left in maintenance in haproxy are returned to service first. */
+async function readyLeftovers(run: Run, balancers: LoadBalancers): Promise<void> {
+  const t0 = Date.now();
+  const found = await balancers.readyLeftovers();
+  if (!found.length) return;
+  const reasons = [`left in maintenance by an earlier run: ${found.map((s) => `${s.backend}/${s.server}`).join(', ')}`];
+  run.emitEnd({ host: '-', target: 'haproxy servers', action: 'ready', status: 'changed', reasons, durationMs: Date.now() - t0 });
 }
 
 /**

@@ -88,7 +88,7 @@ export function startTestHosts(specs: HostSpec[], authorizedKey: string): TestHo
     docker([
       'run', '-d', '--name', host.container, '--hostname', host.container, '--label', 'berth.test-hosts=1',
       '--network', NETWORK, '--ip', host.address,
-      ...['SYS_ADMIN', 'NET_ADMIN', 'NET_RAW', 'MKNOD', 'SYS_PTRACE', 'SYS_MODULE', 'IPC_LOCK', 'SYS_NICE', 'DAC_READ_SEARCH'].flatMap((c) => ['--cap-add', c]),
+      ...['SYS_ADMIN', 'NET_ADMIN', 'NET_RAW', 'NET_BROADCAST', 'MKNOD', 'SYS_PTRACE', 'SYS_MODULE', 'IPC_LOCK', 'SYS_NICE', 'DAC_READ_SEARCH'].flatMap((c) => ['--cap-add', c]),
       '--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined',
       '--device-cgroup-rule', 'a *:* rmw', '--cgroupns', 'host', '-v', '/sys/fs/cgroup:/sys/fs/cgroup:rw',
       '--tmpfs', '/run', '-v', `${host.container}-docker:/var/lib/docker`,

@@ -83,11 +83,11 @@ test('a misspelled key is an error with file:line:col and a did-you-mean', () =>
 });
 
 test('a kolla-ansible setting berth does not support yet is a warning, not an error', () => {
-  const dir = dirWithGlobals('kolla_base_distro: "debian"\nnetwork_interface: eth0\nenable_haproxy: "no"\n');
+  const dir = dirWithGlobals('kolla_base_distro: "debian"\nnetwork_interface: eth0\nenable_cinder: "no"\n');
   const { warnings } = loadGlobals(dir);
   assert.deepEqual(warnings, [
     `${join(dir, 'globals.yml')}:1:1: kolla_base_distro is a kolla-ansible setting berth does not support yet; it is ignored`,
-    `${join(dir, 'globals.yml')}:3:1: enable_haproxy is a kolla-ansible setting berth does not support yet; it is ignored`,
+    `${join(dir, 'globals.yml')}:3:1: enable_cinder is a kolla-ansible setting berth does not support yet; it is ignored`,
   ]);
 });
 

@@ -30,6 +30,8 @@ export class MemoryHost implements Host {
   readonly calls: string[] = [];
   /** When set, every call throws this host's UnreachableError. */
   unreachable?: string;
+  /** Answers an exec in a container (default: exit 0, no output). */
+  onExec?: (container: string, cmd: string[]) => { code: number; output: string } | undefined;
   /** Called at the start of every engine call (to observe concurrency). */
   onCall?: (host: string) => Promise<void> | void;
 
@@ -136,9 +138,9 @@ export class MemoryHost implements Host {
     await this.enter('logs', name);
     return '';
   }
-  async exec(name: string): Promise<{ code: number; output: string }> {
+  async exec(name: string, cmd: string[] = []): Promise<{ code: number; output: string }> {
     await this.enter('exec', name);
-    return { code: 0, output: '' };
+    return this.onExec?.(name, cmd) ?? { code: 0, output: '' };
   }
   async runTool(): Promise<{ code: number; output: string }> {
     await this.enter('runTool');

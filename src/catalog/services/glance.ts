@@ -9,6 +9,7 @@ export const glance: ServiceDef = {
   group: 'glance-api',
   groups: { glance: ['control'], 'glance-api': ['glance'] },
   dependsOn: ['mariadb', 'memcached', 'keystone'],
+  frontends: [{ name: 'glance_api', container: 'glance_api', port: '9292', mode: 'http', check: { path: '/' } }],
   databases: [{ name: 'glance', user: 'glance', passwordKey: 'glance_database_password' }],
   keystone: {
     type: 'image',

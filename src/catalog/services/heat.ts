@@ -14,6 +14,7 @@ export const heat: ServiceDef = {
   group: 'heat-api',
   groups: { heat: ['control'], 'heat-api': ['heat'], 'heat-engine': ['heat'] },
   dependsOn: ['mariadb', 'memcached', 'rabbitmq', 'keystone'],
+  frontends: [{ name: 'heat_api', container: 'heat_api', port: '8004', mode: 'http', check: { path: '/' } }],
   databases: [{ name: 'heat', user: 'heat', passwordKey: 'heat_database_password' }],
   rabbitmqUser: { user: 'heat', passwordKey: 'heat_rabbitmq_password' },
   keystone: {

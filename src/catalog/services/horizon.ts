@@ -8,6 +8,7 @@ export const horizon: ServiceDef = {
   group: 'horizon',
   groups: { horizon: ['control'] },
   dependsOn: ['memcached', 'keystone'],
+  frontends: [{ name: 'horizon', container: 'horizon', port: '{{ globals.horizon_port }}', mode: 'http', check: { path: '/auth/login/' } }],
   secrets: [{ name: 'horizon_secret_key', kind: 'password', rotation: 'session key: horizon restarts; users log in again' }],
   containers: [
     {

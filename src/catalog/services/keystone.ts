@@ -16,6 +16,7 @@ export const keystone: ServiceDef = {
   groups: { keystone: ['control'] },
   // Not rabbitmq: keystone sends no notifications (driver noop), so it need not wait for it.
   dependsOn: ['mariadb', 'memcached'],
+  frontends: [{ name: 'keystone', container: 'keystone', port: '{{ globals.keystone_public_port }}', mode: 'http', check: { path: '/v3' } }],
   secrets: [
     { name: 'keystone_admin_password', kind: 'password', rotation: 'admin user: set by keystone_bootstrap; clouds.yaml and admin-openrc are rewritten' },
     // The demo user of `berth init-runonce`.

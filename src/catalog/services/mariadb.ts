@@ -1,12 +1,34 @@
 import type { ServiceDef } from '../types.js';
 
+// MariaDB; a Galera cluster when [mariadb] has more than one host (templates see `galera`). The
+// image's start hook decides how a Galera node starts: it joins a Primary component when a peer
+// reports one, bootstraps a new cluster only as the first node with an empty data directory or as
+// the node Galera marked safe_to_bootstrap, and refuses to join a cluster other than its own data's
+// (that would overwrite it). `berth mariadb-recovery` handles a cluster that stopped all at once.
 export const mariadb: ServiceDef = {
   name: 'mariadb',
   enableKey: 'enable_mariadb',
   group: 'mariadb',
   groups: { mariadb: ['control'] },
   dependsOn: [],
-  secrets: [{ name: 'database_password', kind: 'password', rotation: 'MariaDB root account: set live in the running server (unix socket), no restart' }],
+  // All clients on one node, the others waiting as backups: concurrent writes to several Galera
+  // nodes fail with deadlocks OpenStack's services do not retry. Healthy = that node is Synced.
+  frontends: [
+    {
+      name: 'mariadb',
+      container: 'mariadb',
+      port: '{{ globals.database_port }}',
+      mode: 'tcp',
+      activeBackup: true,
+      check: { port: '{{ globals.mariadb_clustercheck_port }}' },
+      timeout: '3600s',
+    },
+  ],
+  secrets: [
+    { name: 'database_password', kind: 'password', rotation: 'MariaDB root account: set live in the running server (unix socket), no restart' },
+    { name: 'mariadb_monitor_password', kind: 'password', rotation: 'MariaDB monitor account (cluster state only): set live, then the clustercheck restarts' },
+    { name: 'mariadb_backup_database_password', kind: 'password', rotation: 'MariaDB backup account (state transfers, berth mariadb-backup): set live, then MariaDB restarts one node at a time' },
+  ],
   containers: [
     {
       name: 'mariadb',
@@ -17,6 +39,8 @@ export const mariadb: ServiceDef = {
       command: 'mariadbd --init-file=/etc/mysql/bootstrap.sql',
       configFiles: [
         { template: 'mariadb/galera.cnf.j2', dest: '/etc/mysql/mariadb.conf.d/99-berth.cnf', owner: 'mysql', perm: '0600', iniOverrides: true },
+        // The monitor account's client settings: the start hook asks peers whether they are Primary.
+        { template: 'mariadb/monitor.cnf.j2', dest: '/etc/mysql/monitor.cnf', owner: 'mysql', perm: '0600' },
         {
           template: 'mariadb/bootstrap.sql.j2',
           dest: '/etc/mysql/bootstrap.sql',
@@ -32,7 +56,23 @@ export const mariadb: ServiceDef = {
         { path: '/var/log/kolla/mariadb', owner: 'mysql:mysql', recurse: true },
       ],
       ports: ['{{ globals.database_port }}'],
-      healthcheck: { test: 'healthcheck_listen mariadbd {{ globals.database_port }}', intervalSeconds: 10 },
+      healthcheck: {
+        test: "{% if galera %}mariadb --protocol=socket -sNe \"SHOW STATUS LIKE 'wsrep_local_state_comment'\" | grep -q Synced{% else %}healthcheck_listen mariadbd {{ globals.database_port }}{% endif %}",
+        intervalSeconds: 10,
+        // A joining node receives a full copy of the data first.
+        startPeriodSeconds: 300,
+      },
+      rollout: 'serial',
+    },
+    {
+      // haproxy's question "is this node Synced?" as HTTP on mariadb_clustercheck_port: 200 or 503.
+      name: 'mariadb_clustercheck',
+      image: 'mariadb-server',
+      command: 'socat TCP-LISTEN:{{ globals.mariadb_clustercheck_port }},bind={{ api_address }},reuseaddr,fork EXEC:/usr/local/bin/galera-clustercheck',
+      configFiles: [{ template: 'mariadb/monitor.cnf.j2', dest: '/etc/mysql/monitor.cnf', owner: 'mysql', perm: '0600' }],
+      when: { enable_haproxy: [true] },
+      ports: ['{{ globals.mariadb_clustercheck_port }}'],
+      healthcheck: { test: 'healthcheck_listen socat {{ globals.mariadb_clustercheck_port }}', intervalSeconds: 10 },
     },
   ],
 };

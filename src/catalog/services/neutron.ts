@@ -54,6 +54,7 @@ export const neutron: ServiceDef = {
   },
   // openvswitch when it is enabled: the agents and the host setup's br-ex need its database.
   dependsOn: ['mariadb', 'memcached', 'rabbitmq', 'keystone', 'openvswitch'],
+  frontends: [{ name: 'neutron_server', container: 'neutron_server', port: '9696', mode: 'http', check: { path: '/' } }],
   databases: [{ name: 'neutron', user: 'neutron', passwordKey: 'neutron_database_password' }],
   rabbitmqUser: { user: 'neutron', passwordKey: 'neutron_rabbitmq_password' },
   secrets: [{ name: 'metadata_secret', kind: 'password', rotation: 'metadata proxy secret: nova-api and the neutron metadata agent restart' }],

@@ -65,6 +65,10 @@ export const nova: ServiceDef = {
   },
   // Neutron (when enabled) first: nova-compute binds instance ports through it.
   dependsOn: ['mariadb', 'memcached', 'rabbitmq', 'keystone', 'glance', 'placement', 'neutron'],
+  frontends: [
+    { name: 'nova_api', container: 'nova_api', port: '8774', mode: 'http', check: { path: '/' } },
+    { name: 'nova_metadata', container: 'nova_api', port: '8775', mode: 'http', check: { path: '/' } },
+  ],
   databases: [
     { name: 'nova_api', user: 'nova_api', passwordKey: 'nova_api_database_password' },
     { name: 'nova', user: 'nova', passwordKey: 'nova_database_password' },

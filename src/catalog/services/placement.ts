@@ -9,6 +9,7 @@ export const placement: ServiceDef = {
   group: 'placement-api',
   groups: { placement: ['control'], 'placement-api': ['placement'] },
   dependsOn: ['mariadb', 'memcached', 'keystone'],
+  frontends: [{ name: 'placement_api', container: 'placement_api', port: '8778', mode: 'http', check: { path: '/' } }],
   databases: [{ name: 'placement', user: 'placement', passwordKey: 'placement_database_password' }],
   keystone: {
     type: 'placement',

@@ -1,0 +1,44 @@
+import type { ServiceDef } from '../types.js';
+
+// The VIP and what answers on it: keepalived holds kolla_internal_vip_address on one loadbalancer
+// host (VRRP, moving when that host or its haproxy dies), haproxy on every one of them serves each
+// service's frontends (the catalog's `frontends`) from the service's hosts, with health checks.
+// haproxy binds the VIP with `transparent`, so it listens on hosts that do not hold it.
+export const loadbalancer: ServiceDef = {
+  name: 'loadbalancer',
+  enableKey: 'enable_haproxy',
+  group: 'loadbalancer',
+  groups: { loadbalancer: ['network'] },
+  dependsOn: [],
+  precedesAll: true,
+  secrets: [
+    { name: 'keepalived_password', kind: 'password', rotation: 'VRRP authentication: keepalived restarts on each host in turn' },
+    { name: 'haproxy_password', kind: 'password', rotation: "haproxy's statistics page: haproxy restarts on each host in turn" },
+  ],
+  containers: [
+    {
+      name: 'haproxy',
+      image: 'haproxy',
+      // -W: master-worker; -db: stay in the foreground, log to stderr.
+      command: 'haproxy -W -db -f /etc/haproxy/haproxy.cfg',
+      configFiles: [{ template: 'loadbalancer/haproxy.cfg.j2', dest: '/etc/haproxy/haproxy.cfg', owner: 'root', perm: '0600' }],
+      // The admin socket berth drains servers through during rolling changes.
+      volumes: ['haproxy_socket:/var/lib/kolla/haproxy'],
+      // Binding an address the host does not hold (`transparent`).
+      capAdd: ['NET_ADMIN'],
+      ports: ['{{ globals.haproxy_stats_port }}'],
+      healthcheck: { test: 'healthcheck_listen haproxy {{ globals.haproxy_stats_port }}', intervalSeconds: 10 },
+    },
+    {
+      name: 'keepalived',
+      image: 'keepalived',
+      command: 'keepalived --dont-fork --log-console --log-detail --vrrp -f /etc/keepalived/keepalived.conf',
+      configFiles: [{ template: 'loadbalancer/keepalived.conf.j2', dest: '/etc/keepalived/keepalived.conf', owner: 'root', perm: '0600' }],
+      capAdd: ['NET_ADMIN', 'NET_BROADCAST', 'NET_RAW'],
+      when: { enable_keepalived: [true] },
+      // keepalived's VRRP child is alive.
+      healthcheck: { test: 'pgrep -x keepalived >/dev/null', intervalSeconds: 10 },
+      after: ['haproxy'],
+    },
+  ],
+};

@@ -1,0 +1,96 @@
+// A client of the cloud through its VIP, as the HA suite and bench/ha.ts measure availability: every
+// PERIOD ms it issues a token, then lists images and servers with it, and appends one JSON line per
+// round to OUT: {t, ok, ms, error?}. A round that fails or takes longer than 10 s is a failure.
+// Runs as its own process (the tests block their event loop in spawnSync):
+//   node --import tsx test/e2e/vip-probe.ts OUT PERIOD_MS < credentials.json
+// credentials.json: {auth_url, username, password, project_name, compute_url, image_url}.
+import { appendFileSync, readFileSync } from 'node:fs';
+
+interface Credentials {
+  auth_url: string;
+  username: string;
+  password: string;
+  project_name: string;
+  compute_url: string;
+  image_url: string;
+}
+
+export interface ProbeRound {
+  /** Start of the round, ms since the epoch. */
+  t: number;
+  ok: boolean;
+  ms: number;
+  error?: string;
+}
+
+async function round(c: Credentials): Promise<void> {
+  const signal = AbortSignal.timeout(10_000);
+  const auth = await fetch(`${c.auth_url}/v3/auth/tokens`, {
+    method: 'POST',
+    signal,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      auth: {
+        identity: { methods: ['password'], password: { user: { name: c.username, domain: { name: 'Default' }, password: c.password } } },
+        scope: { project: { name: c.project_name, domain: { name: 'Default' } } },
+      },
+    }),
+  });
+  await auth.arrayBuffer();
+  const token = auth.headers.get('x-subject-token');
+  if (auth.status !== 201 || !token) throw new Error(`token: HTTP ${auth.status}`);
+  for (const [what, url] of [['images', `${c.image_url}/v2/images`], ['servers', `${c.compute_url}/servers`]] as const) {
+    const r = await fetch(url, { signal, headers: { 'x-auth-token': token } });
+    await r.arrayBuffer();
+    if (r.status !== 200) throw new Error(`${what}: HTTP ${r.status}`);
+  }
+}
+
+/** The longest run of consecutive failed rounds: its length in ms (first failure to next success) and count. */
+export function longestOutage(rounds: readonly ProbeRound[]): { ms: number; failures: number } {
+  let best = { ms: 0, failures: 0 };
+  let start: number | undefined;
+  let count = 0;
+  for (const r of rounds) {
+    if (!r.ok) {
+      start ??= r.t;
+      count++;
+      continue;
+    }
+    if (start !== undefined && r.t - start > best.ms) best = { ms: r.t - start, failures: count };
+    start = undefined;
+    count = 0;
+  }
+  const last = rounds.at(-1);
+  if (start !== undefined && last && last.t + last.ms - start > best.ms) best = { ms: last.t + last.ms - start, failures: count };
+  return best;
+}
+
+export function readRounds(path: string, from = 0, to = Infinity): ProbeRound[] {
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as ProbeRound)
+    .filter((r) => r.t >= from && r.t <= to);
+}
+
+async function main(): Promise<void> {
+  const [out, period = '200'] = process.argv.slice(2);
+  if (!out) throw new Error('usage: vip-probe.ts OUT [PERIOD_MS] < credentials.json');
+  const c = JSON.parse(readFileSync(0, 'utf8')) as Credentials;
+  for (;;) {
+    const t = Date.now();
+    let error: string | undefined;
+    try {
+      await round(c);
+    } catch (err) {
+      const e = err as Error & { cause?: Error };
+      error = e.cause ? `${e.message}: ${e.cause.message}` : e.message;
+    }
+    const ms = Date.now() - t;
+    appendFileSync(out, JSON.stringify({ t, ok: error === undefined, ms, ...(error ? { error } : {}) }) + '\n');
+    await new Promise((r) => setTimeout(r, Math.max(0, Number(period) - ms)));
+  }
+}
+
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\//, '/'))) await main();
