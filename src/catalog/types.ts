@@ -67,11 +67,14 @@ export interface ContainerDef {
   /** Inventory group whose hosts run this container, when not the service's (nova-compute; one of the service's `groups`). */
   group?: string;
   /**
-   * 'serial': its copies are created and changed one host at a time, in inventory order, each
-   * healthy before the next (Galera: the first node bootstraps the cluster the others join).
-   * Without it, copies are created together, and changed one host at a time once one runs.
+   * How its copies on several hosts change. 'rolling': one host at a time once a copy runs, each
+   * healthy before the next (fresh copies start together), so the service never stops as a whole;
+   * what haproxy serves (a frontend's container) rolls without saying so. 'serial': one host at a
+   * time, in inventory order, even when created (Galera: the first node bootstraps the cluster the
+   * others join). Otherwise every host's copy changes at once (agents, computes: no host waits for
+   * another).
    */
-  rollout?: 'serial';
+  rollout?: 'serial' | 'rolling';
   /**
    * A shell command that must succeed in the container, after it is healthy, before the next
    * host's copy changes in a rolling change (RabbitMQ: every node of the cluster running again).

@@ -131,7 +131,7 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
           configHash: hashOf(files),
           ...(live ? { liveFiles: live } : {}),
           ...(def.after ? { after: def.after } : {}),
-          ...(def.rollout ? { rollout: def.rollout } : {}),
+          ...(def.rollout || (balancer && svc.frontends?.some((fe) => fe.container === def.name)) ? { rollout: def.rollout ?? 'rolling' } : {}),
           ...(def.rolloutGate ? { rolloutGate: def.rolloutGate } : {}),
           ...(balancer ? balancedAs(svc, def.name, host) : {}),
           address: at.api(host),

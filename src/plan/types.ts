@@ -39,8 +39,8 @@ export interface DesiredContainer {
   liveFiles?: Record<string, 'nothing' | { exec: string; user?: string }>;
   /** Containers of the same service (on any host) that must be healthy before this one starts. */
   after?: string[];
-  /** One host at a time, even when created (see ContainerDef.rollout). */
-  rollout?: 'serial';
+  /** One host at a time: also when created ('serial'), or once a copy runs ('rolling'; see ContainerDef.rollout). */
+  rollout?: 'serial' | 'rolling';
   /** Must succeed in the container before the next host's copy changes (see ContainerDef.rolloutGate). */
   rolloutGate?: string;
   /** haproxy backends it is a server of: drained before it restarts, readied after. */

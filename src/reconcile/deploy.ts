@@ -214,9 +214,9 @@ async function deployService(svc: ServicePlan, run: Run): Promise<ServiceOutcome
 }
 
 /**
- * For each copy of a container that goes one host at a time, the copy before it (inventory order).
- * Copies go one at a time when the catalog says so (Galera), or when one of them runs already: a
- * change then never takes down more than one host's copy at once. Fresh copies start together.
+ * For each copy of a container that goes one host at a time, the copy before it (inventory order):
+ * always for 'serial' (Galera), and for 'rolling' once one of them runs (a change then never takes
+ * down more than one host's copy at once; fresh copies start together).
  */
 function rollingOrder(containers: readonly DesiredContainer[], views: ReadonlyMap<string, HostView>): Map<DesiredContainer, DesiredContainer> {
   const previous = new Map<DesiredContainer, DesiredContainer>();
@@ -225,7 +225,8 @@ function rollingOrder(containers: readonly DesiredContainer[], views: ReadonlyMa
   for (const copies of byName.values()) {
     if (copies.length < 2) continue;
     const running = copies.some((c) => views.get(c.host)?.containers.get(c.name)?.running);
-    if (copies[0]!.rollout !== 'serial' && !running) continue;
+    const rollout = copies[0]!.rollout;
+    if (rollout === undefined || (rollout === 'rolling' && !running)) continue;
     copies.slice(1).forEach((c, i) => previous.set(c, copies[i]!));
   }
   return previous;

@@ -46,6 +46,7 @@ export const heat: ServiceDef = {
       name: 'heat_engine',
       image: 'heat-engine',
       command: 'heat-engine',
+      rollout: 'rolling',
       configFiles: [heatConf],
       permissions,
       healthcheck: { test: 'healthcheck_port heat-engine {{ globals.rabbitmq_port }}', intervalSeconds: 10 },

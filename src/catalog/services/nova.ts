@@ -94,8 +94,9 @@ export const nova: ServiceDef = {
       ports: ['8774', '8775'],
       healthcheck: { test: 'healthcheck_curl http://{{ api_address }}:8774', intervalSeconds: 10 },
     },
-    rpcService('conductor'),
-    rpcService('scheduler'),
+    // Rolling: RPC requests wait in their queues for the copies still running.
+    rpcService('conductor', { rollout: 'rolling' }),
+    rpcService('scheduler', { rollout: 'rolling' }),
     // The fake driver: a real Nova driver that keeps instances in Nova's books only (no hypervisor).
     rpcService('compute', {
       when: { nova_compute_virt_type: ['fake'] },
