@@ -15,6 +15,8 @@ export interface ServerRef {
 export interface ServerStat extends ServerRef {
   /** UP, DOWN, MAINT, DRAIN, "UP 1/2" (going down), "no check"... */
   status: string;
+  /** The last health check's result: L7OK, L4OK, L4CON, ... ('' when it has none yet). */
+  check: string;
   /** Sessions open now. */
   sessions: number;
 }
@@ -24,13 +26,13 @@ export function parseStat(csv: string): ServerStat[] {
   const lines = csv.split('\n').filter((l) => l.trim() !== '');
   const header = lines[0]?.replace(/^#\s*/, '').split(',') ?? [];
   const col = (name: string): number => header.indexOf(name);
-  const [px, sv, scur, status] = [col('pxname'), col('svname'), col('scur'), col('status')];
-  if (px < 0 || sv < 0 || scur < 0 || status < 0) throw new Error(`haproxy's show stat has an unexpected header: ${lines[0] ?? '(empty)'}`);
+  const [px, sv, scur, status, check] = [col('pxname'), col('svname'), col('scur'), col('status'), col('check_status')];
+  if (px < 0 || sv < 0 || scur < 0 || status < 0 || check < 0) throw new Error(`haproxy's show stat has an unexpected header: ${lines[0] ?? '(empty)'}`);
   return lines
     .slice(1)
     .map((l) => l.split(','))
     .filter((f) => f[sv] !== 'FRONTEND' && f[sv] !== 'BACKEND')
-    .map((f) => ({ backend: f[px]!, server: f[sv]!, status: f[status]!, sessions: Number(f[scur]) || 0 }));
+    .map((f) => ({ backend: f[px]!, server: f[sv]!, status: f[status]!, check: f[check] ?? '', sessions: Number(f[scur]) || 0 }));
 }
 
 /** `show servers state` → the servers in maintenance set at runtime (admin state bit 0x1). */
@@ -80,7 +82,9 @@ export class LoadBalancers {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const stats = parseStat(await command(h, c, ['show stat']));
-        const down = servers.filter((s) => !stats.some((st) => st.backend === s.backend && st.server === s.server && /^(UP|no check)/.test(st.status)));
+        // Right after `ready` a server reads UP with its old failing check ("UP 1/2", L4CON): up
+        // means UP with a passed check.
+        const down = servers.filter((s) => !stats.some((st) => st.backend === s.backend && st.server === s.server && st.status === 'UP' && /^L[467]OK/.test(st.check)));
         if (!down.length) return;
         if (Date.now() > deadline) {
           throw new Error(`haproxy on ${name} does not see ${down.map((s) => `${s.backend}/${s.server}`).join(', ')} up after ${timeoutMs / 1000} s`);

@@ -152,8 +152,8 @@ function fakeHaproxy(hosts: Map<string, MemoryHost>, log: string[]): void {
           states.set(set[1]!, set[2]!);
           log.push(`${name}: ${set[2]} ${set[1]}`);
         } else if (c === 'show stat') {
-          out.push('# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status');
-          for (const [srv, st] of states) out.push(`${srv.replace('/', ',')},0,0,0,0,,0,0,0,0,0,,0,0,0,0,${st === 'maint' ? 'MAINT' : 'UP'}`);
+          out.push('# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,check_status');
+          for (const [srv, st] of states) out.push(`${srv.replace('/', ',')},0,0,0,0,,0,0,0,0,0,,0,0,0,0,${st === 'maint' ? 'MAINT,' : 'UP,L7OK'}`);
         } else if (c === 'show servers state') {
           out.push('1', '# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state');
           for (const [srv, st] of states) out.push(`3 ${srv.split('/')[0]} 1 ${srv.split('/')[1]} 10.0.0.1 2 ${st === 'maint' ? 1 : 0}`);
@@ -221,11 +221,11 @@ test('a server a killed run left in maintenance is readied by the next deploy', 
 });
 
 test("haproxy's show stat and show servers state are read by column name and admin bit", () => {
-  const stat = '# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight\n' +
-    'keystone,FRONTEND,,,0,1,8000,5,0,0,0,0,0,,,,,OPEN,\nkeystone,ctl1,0,0,2,3,,9,0,0,,0,,0,0,0,0,UP,1\nkeystone,ctl2,0,0,0,0,,0,0,0,,0,,0,0,0,0,MAINT,1\nkeystone,BACKEND,0,0,2,3,800,9,0,0,0,0,,0,0,0,0,UP,2\n';
+  const stat = '# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,check_status\n' +
+    'keystone,FRONTEND,,,0,1,8000,5,0,0,0,0,0,,,,,OPEN,,\nkeystone,ctl1,0,0,2,3,,9,0,0,,0,,0,0,0,0,UP,1,L7OK\nkeystone,ctl2,0,0,0,0,,0,0,0,,0,,0,0,0,0,UP 1/2,1,L4CON\nkeystone,BACKEND,0,0,2,3,800,9,0,0,0,0,,0,0,0,0,UP,2,\n';
   assert.deepEqual(parseStat(stat), [
-    { backend: 'keystone', server: 'ctl1', status: 'UP', sessions: 2 },
-    { backend: 'keystone', server: 'ctl2', status: 'MAINT', sessions: 0 },
+    { backend: 'keystone', server: 'ctl1', status: 'UP', check: 'L7OK', sessions: 2 },
+    { backend: 'keystone', server: 'ctl2', status: 'UP 1/2', check: 'L4CON', sessions: 0 },
   ]);
   assert.throws(() => parseStat('Unknown command\n'), /unexpected header/);
   const state = '1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight\n3 keystone 1 ctl1 10.0.0.11 2 0 1\n3 keystone 2 ctl2 10.0.0.12 0 1 1\n4 glance_api 1 ctl1 10.0.0.11 2 0 1\n';

@@ -26,8 +26,12 @@ export const loadbalancer: ServiceDef = {
       volumes: ['haproxy_socket:/var/lib/kolla/haproxy'],
       // Binding an address the host does not hold (`transparent`).
       capAdd: ['NET_ADMIN'],
+      // One host at a time: the VIP holder's restart moves the VIP to a haproxy that runs.
+      rollout: 'rolling',
       ports: ['{{ globals.haproxy_stats_port }}'],
-      healthcheck: { test: 'healthcheck_listen haproxy {{ globals.haproxy_stats_port }}', intervalSeconds: 10 },
+      // Its statistics page answers (401 without the password): haproxy runs as haproxy, whose
+      // sockets root in the container cannot list without SYS_PTRACE.
+      healthcheck: { test: 'healthcheck_curl http://{{ api_address }}:{{ globals.haproxy_stats_port }}/', intervalSeconds: 10 },
     },
     {
       name: 'keepalived',
@@ -36,6 +40,7 @@ export const loadbalancer: ServiceDef = {
       configFiles: [{ template: 'loadbalancer/keepalived.conf.j2', dest: '/etc/keepalived/keepalived.conf', owner: 'root', perm: '0600' }],
       capAdd: ['NET_ADMIN', 'NET_BROADCAST', 'NET_RAW'],
       when: { enable_keepalived: [true] },
+      rollout: 'rolling',
       // keepalived's VRRP child is alive.
       healthcheck: { test: 'pgrep -x keepalived >/dev/null', intervalSeconds: 10 },
       after: ['haproxy'],
