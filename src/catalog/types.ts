@@ -67,6 +67,12 @@ export interface ContainerDef {
   /** Inventory group whose hosts run this container, when not the service's (nova-compute; one of the service's `groups`). */
   group?: string;
   /**
+   * Only on the first host of its group while `when` (a template) renders "true", for the reason
+   * `why` (glance's file store on a local volume: an image is a file on one host). The plan warns
+   * when that leaves hosts of the group without it.
+   */
+  firstHostOnly?: { when: string; why: string };
+  /**
    * How its copies on several hosts change. 'rolling': one host at a time once a copy runs, each
    * healthy before the next (fresh copies start together), so the service never stops as a whole;
    * what haproxy serves (a frontend's container) rolls without saying so. 'serial': one host at a

@@ -108,6 +108,7 @@ export async function loadContext(configDir: string, opts: LoadContextOptions = 
   for (const host of hosts.values()) opened.add(host);
   const { facts, unreachable } = await gatherFacts(hosts, wantedInterfaces(deployment), opts.forks ?? DEFAULT_FORKS);
   const desired = plan({ deployment, overrides: readOverrideFiles(configDir), images: build, facts }, catalog);
+  warnings.push(...desired.warnings);
   return {
     deployment,
     deploymentId,

@@ -109,7 +109,7 @@ export interface RecoveryReport {
 }
 
 /** Galera's view from a running node: undefined when the server does not answer. */
-async function liveStatus(host: Host): Promise<Record<string, string> | undefined> {
+export async function liveStatus(host: Host): Promise<Record<string, string> | undefined> {
   const r = await host
     .exec('mariadb', ['sh', '-c', `mariadb --protocol=socket -sNe "SHOW STATUS WHERE Variable_name IN ('wsrep_cluster_status', 'wsrep_cluster_size', 'wsrep_local_state_comment')"`], undefined, 30_000)
     .catch(() => undefined);
@@ -117,21 +117,30 @@ async function liveStatus(host: Host): Promise<Record<string, string> | undefine
   return Object.fromEntries(r.output.split('\n').filter((l) => l.includes('\t')).map((l) => l.split('\t') as [string, string]));
 }
 
+/** The planned MariaDB servers (Galera nodes when more than one), in inventory order. */
+export function mariadbNodes(ctx: DeploymentContext): DesiredContainer[] {
+  return ctx.plan.services.find((s) => s.service === 'mariadb')?.containers.filter((c) => c.name === 'mariadb') ?? [];
+}
+
+/** Refused, naming them, when some nodes cannot be reached: what berth does to the database needs every node. */
+export function assertNodesReachable(ctx: DeploymentContext, nodes: readonly DesiredContainer[], why: string): void {
+  const lost = nodes.filter((n) => ctx.unreachable.has(n.host));
+  if (!lost.length) return;
+  throw new InputError(
+    `${lost.map((n) => `${n.host} (${ctx.unreachable.get(n.host)})`).join(', ')} cannot be reached: ${why}`,
+    'bring the host back and run the command again',
+  );
+}
+
 export async function recoverGalera(ctx: DeploymentContext, say: (line: string) => void): Promise<RecoveryReport> {
-  const nodes = ctx.plan.services.find((s) => s.service === 'mariadb')?.containers.filter((c) => c.name === 'mariadb') ?? [];
+  const nodes = mariadbNodes(ctx);
   if (nodes.length < 2) {
     throw new InputError(
       `MariaDB is not a Galera cluster here (${nodes.length} host${nodes.length === 1 ? '' : 's'} in [mariadb]): there is nothing to recover`,
       'berth deploy starts a stopped MariaDB',
     );
   }
-  const lost = nodes.filter((n) => ctx.unreachable.has(n.host));
-  if (lost.length) {
-    throw new InputError(
-      `${lost.map((n) => `${n.host} (${ctx.unreachable.get(n.host)})`).join(', ')} cannot be reached: without every node's position berth cannot tell which one is the most advanced`,
-      'bring the host back and run berth mariadb-recovery again',
-    );
-  }
+  assertNodesReachable(ctx, nodes, "without every node's position berth cannot tell which one is the most advanced");
   const hostOf = (n: DesiredContainer): Host => ctx.hosts.get(n.host)!;
 
   // 1. Refused while any node is in a Primary component: the cluster runs, and a node that is down joins it by itself.
@@ -155,7 +164,7 @@ export async function recoverGalera(ctx: DeploymentContext, say: (line: string) 
   }
   const states: NodeState[] = [];
   for (const n of nodes) {
-    const r = await tool(ctx, n, STATE_SCRIPT);
+    const r = await nodeTool(ctx, n, STATE_SCRIPT);
     const state = parseNodeState(n.host, r.output);
     say(`${n.host}: ${describeState(state)}`);
     states.push(state);
@@ -165,14 +174,15 @@ export async function recoverGalera(ctx: DeploymentContext, say: (line: string) 
   const choice = chooseBootstrapNode(states);
   const first = nodes.find((n) => n.host === choice.bootstrap)!;
   say(`${first.host}: bootstrapping the cluster from it (the most advanced node)`);
-  const marked = await tool(ctx, first, MARK_SAFE_SCRIPT);
+  const marked = await nodeTool(ctx, first, MARK_SAFE_SCRIPT);
   if (marked.code !== 0) throw new Error(`${first.host}: could not mark its grastate.dat safe to bootstrap: ${marked.output.trim()}`);
   await startSynced(ctx, first, say);
   for (const host of choice.rejoin) await startSynced(ctx, nodes.find((n) => n.host === host)!, say);
   return { states, choice };
 }
 
-async function startSynced(ctx: DeploymentContext, node: DesiredContainer, say: (line: string) => void): Promise<void> {
+/** Starts a node's mariadb and waits until its healthcheck passes (a Galera node: Synced). */
+export async function startSynced(ctx: DeploymentContext, node: DesiredContainer, say: (line: string) => void): Promise<void> {
   const host = ctx.hosts.get(node.host)!;
   const t0 = Date.now();
   await host.start('mariadb');
@@ -180,15 +190,15 @@ async function startSynced(ctx: DeploymentContext, node: DesiredContainer, say: 
   say(`${node.host}: Synced (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
 }
 
-/** The state and mark scripts: the node's image, its data volume and configuration, as mysql. */
-function tool(ctx: DeploymentContext, node: DesiredContainer, script: string): Promise<{ code: number; output: string }> {
+/** A script in a throwaway container of the node's image, with its volumes and configuration in place, as mysql. */
+export function nodeTool(ctx: DeploymentContext, node: DesiredContainer, script: string, volumes = ['mariadb']): Promise<{ code: number; output: string }> {
   return ctx.hosts.get(node.host)!.runTool({
     image: node.spec.image,
     cmd: ['sh', '-c', `kolla_set_configs >/dev/null || exit 1\n${script}`],
     files: [],
     labels: ctx.toolLabels,
     env: { KOLLA_CONFIG_STRATEGY: 'COPY_ALWAYS' },
-    volumes: [`${posix.join(ctx.plan.configRoot, node.name)}:/var/lib/kolla/config_files:ro`, ...node.spec.volumes.filter((v) => v.startsWith('mariadb:'))],
+    volumes: [`${posix.join(ctx.plan.configRoot, node.name)}:/var/lib/kolla/config_files:ro`, ...node.spec.volumes.filter((v) => volumes.includes(v.split(':')[0]!))],
     timeoutMs: 10 * 60_000,
   });
 }

@@ -107,14 +107,19 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
   };
 
   const services: ServicePlan[] = [];
+  const warnings: string[] = [];
   for (const svc of dependencyOrder(enabled)) {
     const hosts = hostsFor(svc);
     const dependsOn = balancer && svc !== balancer ? [...svc.dependsOn, balancer.name] : svc.dependsOn;
     const containers: DesiredContainer[] = [];
     const jobs: DesiredJob[] = [];
     for (const template of svc.containers.filter((c) => matches(c.when, g))) {
-      const placed = hostsFor(svc, template);
+      let placed = hostsFor(svc, template);
       if (!placed.length) throw emptyGroup(deployment, svc, template, template.group ?? svc.group);
+      if (template.firstHostOnly && placed.length > 1 && renderInline(template.firstHostOnly.when, shared).trim() === 'true') {
+        warnings.push(`${template.name} runs on ${placed[0]} only, not on ${placed.slice(1).join(', ')}: ${template.firstHostOnly.why}`);
+        placed = placed.slice(0, 1);
+      }
       for (const host of placed) {
         const context = hostContext(host);
         const def = resolveStrings(template, context);
@@ -187,6 +192,7 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
     identityUrl: shared.identity_url,
     retiredTeardown,
     volumes,
+    warnings,
     ...(balancer ? { loadBalancers: balancerHosts.map((host) => ({ host, container: 'haproxy' })) } : {}),
   };
 }
@@ -311,6 +317,7 @@ function resolveStrings(def: ContainerDef, context: object): ContainerDef {
     healthcheck: { ...def.healthcheck, test: renderInline(def.healthcheck.test, context) },
     ...(def.rolloutGate ? { rolloutGate: renderInline(def.rolloutGate, context) } : {}),
     ports: (def.ports ?? []).map((p) => renderInline(p, context)),
+    volumes: (def.volumes ?? []).map((v) => renderInline(v, context)),
     environment: Object.fromEntries(Object.entries(def.environment ?? {}).map(([k, v]) => [k, renderInline(v, context)])),
   };
 }

@@ -101,6 +101,8 @@ export interface Plan {
   retiredTeardown: DesiredJob[];
   /** Named volumes each host's containers and jobs use (made with the deployment's labels before them). */
   volumes: Record<string, string[]>;
+  /** What the operator should know about where things run (a container on fewer hosts than its group). */
+  warnings: string[];
   /** The haproxy containers in front of the services, when the deployment has a load balancer. */
   loadBalancers?: { host: string; container: string }[];
 }

@@ -202,4 +202,74 @@ describe('HA: 3 control hosts (haproxy, keepalived, Galera, RabbitMQ cluster) an
     assert.match(out, /keystone/, out);
     assert.equal(p.failed, 0, p.errors.join('; '));
   });
+
+  test('recovery while the cluster runs is refused and changes nothing', () => {
+    const r = run(['mariadb-recovery']);
+    assert.equal(r.status, 2, r.out + r.err);
+    assert.match(r.err, /the Galera cluster is running: .* is in its Primary component/);
+    for (const h of controls) assert.equal(galeraStatus(h).wsrep_cluster_size, '3');
+  });
+
+  test('every controller killed at once, then started: the cloud comes back with what was made before', async (t) => {
+    writeFileSync(join(cloud.data, 'ha.raw'), Buffer.alloc(1024 * 1024, 7));
+    cloud.openstack(['image', 'create', '--disk-format', 'raw', '--container-format', 'bare', '--file', '/x/ha.raw', 'ha-image']);
+    for (const h of controls) spawnSync('docker', ['kill', h.container], { stdio: 'ignore' });
+    const t0 = Date.now();
+    for (const h of controls) spawnSync('docker', ['start', h.container], { stdio: 'ignore' });
+    await waitReady(controls);
+    // Galera rebuilds its last Primary component by itself when every node of it comes back
+    // (pc.recovery); berth mariadb-recovery is for when it cannot.
+    let healed = true;
+    try {
+      await until('Galera comes back by itself', () => controls.every((h) => galeraStatus(h).wsrep_local_state_comment === 'Synced'), 180_000);
+    } catch {
+      healed = false;
+    }
+    t.diagnostic(healed ? `Galera came back by itself (pc.recovery) ${Date.now() - t0} ms after the start` : 'Galera did not come back by itself: berth mariadb-recovery');
+    const recovery = run(['mariadb-recovery']);
+    t.diagnostic(recovery.out + recovery.err);
+    assert.equal(recovery.status, healed ? 2 : 0, recovery.out + recovery.err);
+    ok(['deploy']);
+    await until('RabbitMQ whole again', () => controls.every((h) => rabbitRunning(h) === 3), 300_000);
+    ok(['check']);
+    assert.match(cloud.openstack(['project', 'list', '-f', 'value', '-c', 'Name']), /^ha-before$/m);
+    assert.match(cloud.openstack(['image', 'list', '-f', 'value', '-c', 'Name']), /^ha-image$/m);
+  });
+
+  test('nodes lost one after another, the last one crashing: mariadb-recovery bootstraps from the most advanced and loses no write', async (t) => {
+    const sql = (h: TestHost, query: string): string => inHost(h, `docker exec mariadb mariadb --protocol=socket -sNe "${query}"`).stdout.trim();
+    const [c1, c2, c3] = controls as [TestHost, TestHost, TestHost];
+    sql(c1, 'CREATE DATABASE IF NOT EXISTS berth_e2e; CREATE TABLE IF NOT EXISTS berth_e2e.w (n INT PRIMARY KEY); DELETE FROM berth_e2e.w; INSERT INTO berth_e2e.w VALUES (1)');
+    inHost(c1, 'docker stop mariadb');
+    sql(c2, 'INSERT INTO berth_e2e.w VALUES (2)');
+    inHost(c2, 'docker stop mariadb');
+    sql(c3, 'INSERT INTO berth_e2e.w VALUES (3)');
+    // The last node crashes: its grastate.dat says seqno -1; only --wsrep-recover knows it is ahead.
+    inHost(c3, 'docker exec -u root mariadb pkill -9 mariadbd');
+    const out = ok(['mariadb-recovery']);
+    t.diagnostic(out);
+    assert.match(out, new RegExp(`${c3.container}: cluster \\S+ seqno \\d+ \\(wsrep-recover\\)`));
+    assert.match(out, new RegExp(`recovered: bootstrapped from ${c3.container}`));
+    for (const h of controls) assert.equal(galeraStatus(h).wsrep_cluster_size, '3');
+    assert.equal(sql(c1, 'SELECT GROUP_CONCAT(n ORDER BY n) FROM berth_e2e.w'), '1,2,3');
+    sql(c1, 'DROP DATABASE berth_e2e');
+    ok(['check']);
+  });
+
+  test('mariadb-backup and mariadb-restore: the cloud goes back to the backup', (t) => {
+    const backup = ok(['mariadb-backup', '--to', cloud.work]);
+    t.diagnostic(backup);
+    const id = /backup (mariadb-\d{8}T\d{6}Z):/.exec(backup)?.[1];
+    assert.ok(id, backup);
+    cloud.openstack(['project', 'create', 'ha-after-backup']);
+    const refused = run(['mariadb-restore', id]);
+    assert.equal(refused.status, 2);
+    const restored = ok(['mariadb-restore', id, '--yes-i-really-really-mean-it']);
+    t.diagnostic(restored);
+    ok(['deploy']);
+    const projects = cloud.openstack(['project', 'list', '-f', 'value', '-c', 'Name']);
+    assert.match(projects, /^ha-before$/m);
+    assert.doesNotMatch(projects, /^ha-after-backup$/m);
+    for (const h of controls) assert.equal(galeraStatus(h).wsrep_cluster_size, '3');
+  });
 });

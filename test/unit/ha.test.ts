@@ -112,6 +112,20 @@ test('3 control hosts: haproxy and keepalived on each, every service through the
   assert.deepEqual(novaApi.balanced, [{ backend: 'nova_api', server: 'ctl2' }, { backend: 'nova_metadata', server: 'ctl2' }]);
 });
 
+test("glance's file store: on a named volume glance runs on the first host only (warned); on a shared directory on every one; endpoints at the VIP", async () => {
+  const { ctx } = await contextOf(configDir());
+  const glance = ctx.plan.services.find((s) => s.service === 'glance')!;
+  assert.deepEqual(glance.containers.map((c) => c.host), ['ctl1']);
+  assert.ok(ctx.warnings.some((w) => /^glance_api runs on ctl1 only, not on ctl2, ctl3: its images are files in the glance volume/.test(w)), ctx.warnings.join('\n'));
+  const register = JSON.parse(glance.jobs.find((j) => j.name === 'glance_keystone')!.files['register.json']!) as { endpoints: { url: string }[] };
+  assert.deepEqual([...new Set(register.endpoints.map((e) => e.url))], [`http://${VIP}:9292`]);
+  const { ctx: shared } = await contextOf(configDir(`network_interface: eth0\nkolla_internal_vip_address: "${VIP}"\nglance_file_datadir_volume: /mnt/glance\n`));
+  const everywhere = shared.plan.services.find((s) => s.service === 'glance')!.containers;
+  assert.deepEqual(everywhere.map((c) => c.host), ['ctl1', 'ctl2', 'ctl3']);
+  assert.ok(everywhere.every((c) => c.spec.volumes.includes('/mnt/glance:/var/lib/glance/images')));
+  assert.ok(!shared.warnings.some((w) => /glance_api runs/.test(w)));
+});
+
 test('keepalived_traffic_mode unicast: each host lists the others as peers', async () => {
   const { ctx } = await contextOf(configDir(`network_interface: eth0\nkolla_internal_vip_address: "${VIP}"\nkeepalived_traffic_mode: unicast\n`));
   const conf = fileOf(ctx, 'ctl2', 'keepalived', 'keepalived.conf');

@@ -2,6 +2,8 @@ import { atEveryInterface } from '../endpoints.js';
 import type { ServiceDef } from '../types.js';
 
 const url = 'http://{{ api_address }}:9292';
+// Registered in Keystone: through the VIP when haproxy serves it, else at the service's first host.
+const endpoint = 'http://{{ service_address.glance }}:9292';
 
 export const glance: ServiceDef = {
   name: 'glance',
@@ -15,7 +17,7 @@ export const glance: ServiceDef = {
     type: 'image',
     name: 'glance',
     description: 'OpenStack Image',
-    endpoints: atEveryInterface(url),
+    endpoints: atEveryInterface(endpoint),
     user: { name: 'glance', passwordKey: 'glance_keystone_password', roles: ['admin'] },
   },
   containers: [
@@ -27,8 +29,13 @@ export const glance: ServiceDef = {
         { template: 'glance/glance-api.conf.j2', dest: '/etc/glance/glance-api.conf', owner: 'glance', perm: '0600', iniOverrides: true },
         { template: 'glance/glance-api-paste.ini.j2', dest: '/etc/glance/glance-api-paste.ini', owner: 'glance', perm: '0600' },
       ],
-      // The file store: images live on this volume.
-      volumes: ['glance:/var/lib/glance/images'],
+      // The file store: images live on this volume, or a directory of the host (kolla-ansible's key).
+      volumes: ['{{ globals.glance_file_datadir_volume }}:/var/lib/glance/images'],
+      // As kolla-ansible: a named volume is local to its host, so one glance serves every image.
+      firstHostOnly: {
+        when: "{{ not globals.glance_file_datadir_volume.startsWith('/') }}",
+        why: 'its images are files in the glance volume of that host; set glance_file_datadir_volume to a directory shared by every glance host (NFS, CephFS) to run it on all of them',
+      },
       permissions: [
         { path: '/var/lib/glance/images', owner: 'glance:glance' },
         { path: '/var/log/kolla/glance', owner: 'glance:glance', recurse: true },

@@ -2,6 +2,8 @@ import { atEveryInterface } from '../endpoints.js';
 import type { ConfigFileDef, ServiceDef } from '../types.js';
 
 const url = 'http://{{ api_address }}:8004';
+// Registered in Keystone: through the VIP when haproxy serves it, else at the service's first host.
+const endpoint = 'http://{{ service_address.heat }}:8004';
 const heatConf: ConfigFileDef = { template: 'heat/heat.conf.j2', dest: '/etc/heat/heat.conf', owner: 'heat', perm: '0600', iniOverrides: true };
 const permissions = [{ path: '/var/log/kolla/heat', owner: 'heat:heat', recurse: true }];
 
@@ -21,7 +23,7 @@ export const heat: ServiceDef = {
     type: 'orchestration',
     name: 'heat',
     description: 'Orchestration',
-    endpoints: atEveryInterface(`${url}/v1/%(tenant_id)s`),
+    endpoints: atEveryInterface(`${endpoint}/v1/%(tenant_id)s`),
     user: { name: 'heat', passwordKey: 'heat_keystone_password', roles: ['admin'] },
     roles: ['heat_stack_owner', 'heat_stack_user'],
     domains: [

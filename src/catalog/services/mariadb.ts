@@ -41,6 +41,8 @@ export const mariadb: ServiceDef = {
         { template: 'mariadb/galera.cnf.j2', dest: '/etc/mysql/mariadb.conf.d/99-berth.cnf', owner: 'mysql', perm: '0600', iniOverrides: true },
         // The monitor account's client settings: the start hook asks peers whether they are Primary.
         { template: 'mariadb/monitor.cnf.j2', dest: '/etc/mysql/monitor.cnf', owner: 'mysql', perm: '0600' },
+        // mariadb-backup's account, for berth mariadb-backup (run in this container, next to the data).
+        { template: 'mariadb/backup.cnf.j2', dest: '/etc/mysql/backup.cnf', owner: 'mysql', perm: '0600' },
         {
           template: 'mariadb/bootstrap.sql.j2',
           dest: '/etc/mysql/bootstrap.sql',
@@ -50,9 +52,11 @@ export const mariadb: ServiceDef = {
           onChange: { exec: 'mariadb --protocol=socket < /var/lib/kolla/config_files/bootstrap.sql', user: 'root' },
         },
       ],
-      volumes: ['mariadb:/var/lib/mysql'],
+      // Backups stay on the host in their own volume (berth mariadb-backup, --to copies one out).
+      volumes: ['mariadb:/var/lib/mysql', 'mariadb_backup:/backup'],
       permissions: [
         { path: '/var/lib/mysql', owner: 'mysql:mysql' },
+        { path: '/backup', owner: 'mysql:mysql' },
         { path: '/var/log/kolla/mariadb', owner: 'mysql:mysql', recurse: true },
       ],
       ports: ['{{ globals.database_port }}'],

@@ -2,6 +2,8 @@ import { atEveryInterface } from '../endpoints.js';
 import type { ConfigFileDef, ContainerDef, ServiceDef } from '../types.js';
 
 const url = 'http://{{ api_address }}:9696';
+// Registered in Keystone: through the VIP when haproxy serves it, else at the service's first host.
+const endpoint = 'http://{{ service_address.neutron }}:9696';
 const neutronConf: ConfigFileDef = { template: 'neutron/neutron.conf.j2', dest: '/etc/neutron/neutron.conf', owner: 'neutron', perm: '0600', iniOverrides: true };
 const permissions: ContainerDef['permissions'] = [{ path: '/var/log/kolla/neutron', owner: 'neutron:neutron', recurse: true }];
 // What neutron's privsep daemon keeps (neutron.privileged.default) must be in the container's
@@ -62,7 +64,7 @@ export const neutron: ServiceDef = {
     type: 'network',
     name: 'neutron',
     description: 'OpenStack Networking',
-    endpoints: atEveryInterface(url),
+    endpoints: atEveryInterface(endpoint),
     // 'service': neutron sends port events to nova with a service token.
     user: { name: 'neutron', passwordKey: 'neutron_keystone_password', roles: ['admin', 'service'] },
   },

@@ -2,6 +2,8 @@ import { atEveryInterface } from '../endpoints.js';
 import type { ConfigFileDef, ContainerDef, ServiceDef } from '../types.js';
 
 const url = 'http://{{ api_address }}:8774/v2.1';
+// Registered in Keystone: through the VIP when haproxy serves it, else at the service's first host.
+const endpoint = 'http://{{ service_address.nova }}:8774/v2.1';
 const novaConf: ConfigFileDef = { template: 'nova/nova.conf.j2', dest: '/etc/nova/nova.conf', owner: 'nova', perm: '0600', iniOverrides: true };
 const permissions = [{ path: '/var/log/kolla/nova', owner: 'nova:nova', recurse: true }];
 
@@ -79,7 +81,7 @@ export const nova: ServiceDef = {
     type: 'compute',
     name: 'nova',
     description: 'OpenStack Compute',
-    endpoints: atEveryInterface(url),
+    endpoints: atEveryInterface(endpoint),
     // 'service': nova sends service tokens (its [service_user]) that glance and placement check.
     user: { name: 'nova', passwordKey: 'nova_keystone_password', roles: ['admin', 'service'] },
   },

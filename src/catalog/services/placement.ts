@@ -2,6 +2,8 @@ import { atEveryInterface } from '../endpoints.js';
 import type { ServiceDef } from '../types.js';
 
 const url = 'http://{{ api_address }}:8778';
+// Registered in Keystone: through the VIP when haproxy serves it, else at the service's first host.
+const endpoint = 'http://{{ service_address.placement }}:8778';
 
 export const placement: ServiceDef = {
   name: 'placement',
@@ -15,7 +17,7 @@ export const placement: ServiceDef = {
     type: 'placement',
     name: 'placement',
     description: 'Placement API',
-    endpoints: atEveryInterface(url),
+    endpoints: atEveryInterface(endpoint),
     user: { name: 'placement', passwordKey: 'placement_keystone_password', roles: ['admin'] },
   },
   containers: [
