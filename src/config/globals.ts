@@ -73,7 +73,7 @@ const fields = {
   ...imageNamingFields,
   // Where glance's file store keeps images: a named volume (local to one host, so glance runs on one
   // host), or an absolute directory that every glance host shares (NFS, CephFS).
-  glance_file_datadir_volume: text('a volume name or an absolute directory (letters, digits, _ . - and /, no "..")', 255, /^(?!.*\.\.)(\/[A-Za-z0-9_.\/-]*|[A-Za-z0-9][A-Za-z0-9_.-]*)$/).default('glance'),
+  glance_file_datadir_volume: text('a volume name or an absolute directory (letters, digits, _ . - and /, no "..")', 255, /^(?!.*\.\.)(\/[A-Za-z0-9_./-]*|[A-Za-z0-9][A-Za-z0-9_.-]*)$/).default('glance'),
   node_config_directory: text('an absolute path of letters, digits, _ . - and /', 255, patterns.absoluteDirectory).default('/etc/berth'),
   enable_mariadb: flag(true),
   enable_memcached: flag(true),

@@ -1,7 +1,6 @@
 import { atEveryInterface } from '../endpoints.js';
 import type { ConfigFileDef, ContainerDef, ServiceDef } from '../types.js';
 
-const url = 'http://{{ api_address }}:9696';
 // Registered in Keystone: through the VIP when haproxy serves it, else at the service's first host.
 const endpoint = 'http://{{ service_address.neutron }}:9696';
 const neutronConf: ConfigFileDef = { template: 'neutron/neutron.conf.j2', dest: '/etc/neutron/neutron.conf', owner: 'neutron', perm: '0600', iniOverrides: true };

@@ -1,7 +1,6 @@
 import { atEveryInterface } from '../endpoints.js';
 import type { ConfigFileDef, ContainerDef, ServiceDef } from '../types.js';
 
-const url = 'http://{{ api_address }}:8774/v2.1';
 // Registered in Keystone: through the VIP when haproxy serves it, else at the service's first host.
 const endpoint = 'http://{{ service_address.nova }}:8774/v2.1';
 const novaConf: ConfigFileDef = { template: 'nova/nova.conf.j2', dest: '/etc/nova/nova.conf', owner: 'nova', perm: '0600', iniOverrides: true };
