@@ -72,7 +72,7 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
     rabbitmq_nodes: rabbitHosts.map((h) => ({ address: at.api(h), hostname: at.hostname(h) })),
     /** A Galera cluster when [mariadb] has more than one host: each node's replication address. */
     galera: galeraHosts.length > 1 ? { nodes: galeraHosts.map((h) => `${at.api(h)}:${g.mariadb_wsrep_port}`) } : false,
-    load_balancer: balancer ? loadBalancerContext(enabled, balancerHosts, at, hostsFor, g) : false,
+    load_balancer: false as object | false,
     /** Address of each catalog service's first host: where its API is reached. */
     service_address: Object.fromEntries(catalog.map((s) => [s.name, firstAddress(s.name)])),
     /** Hostnames of each inventory group's hosts (the names services register under, e.g. compute hosts). */
@@ -87,6 +87,13 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
 
   const byName = new Map(deployment.hosts.map((h) => [h.name, h]));
   assertTunnelInterfaces(deployment, byName);
+  // Where a container runs: its group, or only the group's first host (firstHostOnly).
+  const placedOn = (svc: ServiceDef, c: ContainerDef): string[] => {
+    const hosts = hostsFor(svc, c);
+    return c.firstHostOnly && renderInline(c.firstHostOnly.when, shared).trim() === 'true' ? hosts.slice(0, 1) : hosts;
+  };
+  // haproxy's servers are where each frontend's container is placed.
+  if (balancer) shared.load_balancer = loadBalancerContext(enabled, balancerHosts, at, placedOn, g);
   // Each host's own: its addresses, its name, its interfaces (inventory variables over globals.yml).
   const hostContext = (host: string): object => {
     const external = byName.get(host)!.interfaces.neutronExternal;
@@ -114,12 +121,10 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
     const containers: DesiredContainer[] = [];
     const jobs: DesiredJob[] = [];
     for (const template of svc.containers.filter((c) => matches(c.when, g))) {
-      let placed = hostsFor(svc, template);
-      if (!placed.length) throw emptyGroup(deployment, svc, template, template.group ?? svc.group);
-      if (template.firstHostOnly && placed.length > 1 && renderInline(template.firstHostOnly.when, shared).trim() === 'true') {
-        warnings.push(`${template.name} runs on ${placed[0]} only, not on ${placed.slice(1).join(', ')}: ${template.firstHostOnly.why}`);
-        placed = placed.slice(0, 1);
-      }
+      const group = hostsFor(svc, template);
+      if (!group.length) throw emptyGroup(deployment, svc, template, template.group ?? svc.group);
+      const placed = placedOn(svc, template);
+      if (placed.length < group.length) warnings.push(`${template.name} runs on ${placed.join(', ')} only, not on ${group.slice(placed.length).join(', ')}: ${template.firstHostOnly!.why}`);
       for (const host of placed) {
         const context = hostContext(host);
         const def = resolveStrings(template, context);
@@ -212,7 +217,7 @@ function loadBalancerContext(
   enabled: readonly ServiceDef[],
   balancerHosts: string[],
   at: Addressing,
-  hostsFor: (svc: ServiceDef, container?: ContainerDef) => string[],
+  placedOn: (svc: ServiceDef, container: ContainerDef) => string[],
   g: Deployment['globals'],
 ): object {
   const frontends = enabled.flatMap((svc) =>
@@ -226,7 +231,7 @@ function loadBalancerContext(
         port: renderInline(fe.port, context),
         check: { path: fe.check?.path ?? '/', ...(fe.check?.port ? { port: renderInline(fe.check.port, context) } : {}) },
         ...(fe.timeout ? { timeout: fe.timeout } : {}),
-        servers: hostsFor(svc, container).map((h, i) => ({ name: h, address: at.api(h), backup: fe.activeBackup === true && i > 0 })),
+        servers: placedOn(svc, container).map((h, i) => ({ name: h, address: at.api(h), backup: fe.activeBackup === true && i > 0 })),
       };
     }),
   );

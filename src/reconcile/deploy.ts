@@ -584,12 +584,12 @@ async function waitGate(host: Host, c: DesiredContainer, timeoutMs = 300_000): P
   }
 }
 
-/** Servers a killed run left in maintenance in haproxy are returned to service first. */
+/** Servers a killed run left drained in haproxy are returned to service first. */
 async function readyLeftovers(run: Run, balancers: LoadBalancers): Promise<void> {
   const t0 = Date.now();
   const found = await balancers.readyLeftovers();
   if (!found.length) return;
-  const reasons = [`left in maintenance by an earlier run: ${found.map((s) => `${s.backend}/${s.server}`).join(', ')}`];
+  const reasons = [`left drained by an earlier run: ${found.map((s) => `${s.backend}/${s.server}`).join(', ')}`];
   run.emitEnd({ host: '-', target: 'haproxy servers', action: 'ready', status: 'changed', reasons, durationMs: Date.now() - t0 });
 }
 

@@ -1,8 +1,10 @@
 // haproxy's runtime state, driven through its admin socket (`docker exec` into each loadbalancer
 // host's haproxy): a container that is about to restart is drained first, so requests in flight
 // finish and new ones go to the other servers, and readied after it is healthy, once haproxy's
-// own checks see it up. A run killed between the two leaves a server in maintenance: every deploy
-// first readies the servers it finds there.
+// own checks see it up. Drained, not put in maintenance: haproxy kills the sessions of a server
+// that goes into maintenance (on-marked-down shutdown-sessions), also those still waiting for it
+// to accept. A run killed between the two leaves a server drained: every deploy first readies the
+// servers it finds drained or in maintenance.
 import { isUnreachable, type Host } from '../engine/host.js';
 
 export const HAPROXY_SOCKET = '/var/lib/kolla/haproxy/haproxy.sock';
@@ -35,14 +37,14 @@ export function parseStat(csv: string): ServerStat[] {
     .map((f) => ({ backend: f[px]!, server: f[sv]!, status: f[status]!, check: f[check] ?? '', sessions: Number(f[scur]) || 0 }));
 }
 
-/** `show servers state` → the servers in maintenance set at runtime (admin state bit 0x1). */
-export function serversInMaintenance(state: string): ServerRef[] {
+/** `show servers state` → the servers drained or in maintenance at runtime (admin state bits 0x8, 0x1). */
+export function serversSetAside(state: string): ServerRef[] {
   const lines = state.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
   // Line 0 is the format version; the columns: be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ...
   return lines
     .slice(1)
     .map((l) => l.trim().split(/\s+/))
-    .filter((f) => f.length > 6 && (Number(f[6]) & 1) === 1)
+    .filter((f) => f.length > 6 && (Number(f[6]) & 0x9) !== 0)
     .map((f) => ({ backend: f[1]!, server: f[3]! }));
 }
 
@@ -59,18 +61,17 @@ export class LoadBalancers {
     private readonly unreachable: ReadonlyMap<string, string>,
   ) {}
 
-  /** Stops new connections to the servers and waits (at most `timeoutMs`) for open ones to end, then puts them in maintenance. */
-  async drain(servers: readonly ServerRef[], timeoutMs = 5_000): Promise<void> {
+  /** Stops new connections to the servers and waits (at most `timeoutMs`) for open ones to end. */
+  async drain(servers: readonly ServerRef[], timeoutMs = 30_000): Promise<void> {
     if (!servers.length) return;
     await this.each(async (h, c) => {
       await command(h, c, servers.map((s) => `set server ${s.backend}/${s.server} state drain`));
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {
         const open = parseStat(await command(h, c, ['show stat'])).filter((st) => servers.some((s) => s.backend === st.backend && s.server === st.server) && st.sessions > 0);
-        if (!open.length) break;
+        if (!open.length) return;
         await sleep(250);
       }
-      await command(h, c, servers.map((s) => `set server ${s.backend}/${s.server} state maint`));
     });
   }
 
@@ -94,11 +95,11 @@ export class LoadBalancers {
     });
   }
 
-  /** Readies every server a killed run left in maintenance; returns them. */
+  /** Readies every server a killed run left drained (or in maintenance); returns them. */
   async readyLeftovers(): Promise<ServerRef[]> {
     const found: ServerRef[] = [];
     await this.each(async (h, c) => {
-      const stuck = serversInMaintenance(await command(h, c, ['show servers state']));
+      const stuck = serversSetAside(await command(h, c, ['show servers state']));
       if (!stuck.length) return;
       found.push(...stuck);
       await command(h, c, stuck.map((s) => `set server ${s.backend}/${s.server} state ready`));

@@ -1,6 +1,8 @@
 // A client of the cloud through its VIP, as the HA suite and bench/ha.ts measure availability: every
-// PERIOD ms it issues a token, then lists images and servers with it, and appends one JSON line per
-// round to OUT: {t, ok, ms, error?}. A round that fails or takes longer than 10 s is a failure.
+// PERIOD ms it starts a round that issues a token, then lists images and servers with it, and
+// appends one JSON line per round to OUT: {t, ok, ms, error?}. Rounds overlap (a round takes longer
+// than the period on a loaded machine), at most MAX_IN_FLIGHT at once; a round that fails or takes
+// longer than 20 s is a failure.
 // Runs as its own process (the tests block their event loop in spawnSync):
 //   node --import tsx test/e2e/vip-probe.ts OUT PERIOD_MS < credentials.json
 // credentials.json: {auth_url, username, password, project_name, compute_url, image_url}.
@@ -24,7 +26,7 @@ export interface ProbeRound {
 }
 
 async function round(c: Credentials): Promise<void> {
-  const signal = AbortSignal.timeout(10_000);
+  const signal = AbortSignal.timeout(20_000);
   const auth = await fetch(`${c.auth_url}/v3/auth/tokens`, {
     method: 'POST',
     signal,
@@ -71,14 +73,17 @@ export function readRounds(path: string, from = 0, to = Infinity): ProbeRound[] 
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as ProbeRound)
-    .filter((r) => r.t >= from && r.t <= to);
+    .filter((r) => r.t >= from && r.t <= to)
+    // Written as rounds end; read in the order they started.
+    .sort((a, b) => a.t - b.t);
 }
 
 async function main(): Promise<void> {
   const [out, period = '200'] = process.argv.slice(2);
   if (!out) throw new Error('usage: vip-probe.ts OUT [PERIOD_MS] < credentials.json');
   const c = JSON.parse(readFileSync(0, 'utf8')) as Credentials;
-  for (;;) {
+  let inFlight = 0;
+  const one = async (): Promise<void> => {
     const t = Date.now();
     let error: string | undefined;
     try {
@@ -87,10 +92,17 @@ async function main(): Promise<void> {
       const e = err as Error & { cause?: Error };
       error = e.cause ? `${e.message}: ${e.cause.message}` : e.message;
     }
-    const ms = Date.now() - t;
-    appendFileSync(out, JSON.stringify({ t, ok: error === undefined, ms, ...(error ? { error } : {}) }) + '\n');
-    await new Promise((r) => setTimeout(r, Math.max(0, Number(period) - ms)));
+    appendFileSync(out, JSON.stringify({ t, ok: error === undefined, ms: Date.now() - t, ...(error ? { error } : {}) }) + '\n');
+  };
+  for (;;) {
+    if (inFlight < MAX_IN_FLIGHT) {
+      inFlight++;
+      void one().finally(() => inFlight--);
+    }
+    await new Promise((r) => setTimeout(r, Number(period)));
   }
 }
+
+const MAX_IN_FLIGHT = 4;
 
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\//, '/'))) await main();

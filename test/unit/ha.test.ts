@@ -15,7 +15,7 @@ import { chooseBootstrapNode, parseNodeState, type NodeState } from '../../src/d
 import { ensureDeploymentId } from '../../src/deployment/identity.js';
 import type { HostFacts } from '../../src/engine/host.js';
 import { deploy } from '../../src/reconcile/deploy.js';
-import { parseStat, serversInMaintenance } from '../../src/reconcile/load-balancer.js';
+import { parseStat, serversSetAside } from '../../src/reconcile/load-balancer.js';
 import { MemoryHost } from './memory-host.js';
 
 const VIP = '10.0.0.250';
@@ -119,6 +119,7 @@ test("glance's file store: on a named volume glance runs on the first host only 
   assert.ok(ctx.warnings.some((w) => /^glance_api runs on ctl1 only, not on ctl2, ctl3: its images are files in the glance volume/.test(w)), ctx.warnings.join('\n'));
   const register = JSON.parse(glance.jobs.find((j) => j.name === 'glance_keystone')!.files['register.json']!) as { endpoints: { url: string }[] };
   assert.deepEqual([...new Set(register.endpoints.map((e) => e.url))], [`http://${VIP}:9292`]);
+  assert.match(fileOf(ctx, 'ctl3', 'haproxy', 'haproxy.cfg'), /listen glance_api\n(?: {4}.*\n)*? {4}server ctl1 10\.0\.0\.11:9292 check\n\n/);
   const { ctx: shared } = await contextOf(configDir(`network_interface: eth0\nkolla_internal_vip_address: "${VIP}"\nglance_file_datadir_volume: /mnt/glance\n`));
   const everywhere = shared.plan.services.find((s) => s.service === 'glance')!.containers;
   assert.deepEqual(everywhere.map((c) => c.host), ['ctl1', 'ctl2', 'ctl3']);
@@ -167,10 +168,10 @@ function fakeHaproxy(hosts: Map<string, MemoryHost>, log: string[]): void {
           log.push(`${name}: ${set[2]} ${set[1]}`);
         } else if (c === 'show stat') {
           out.push('# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,check_status');
-          for (const [srv, st] of states) out.push(`${srv.replace('/', ',')},0,0,0,0,,0,0,0,0,0,,0,0,0,0,${st === 'maint' ? 'MAINT,' : 'UP,L7OK'}`);
+          for (const [srv, st] of states) out.push(`${srv.replace('/', ',')},0,0,0,0,,0,0,0,0,0,,0,0,0,0,${st === 'ready' ? 'UP,L7OK' : `${st.toUpperCase()},`}`);
         } else if (c === 'show servers state') {
           out.push('1', '# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state');
-          for (const [srv, st] of states) out.push(`3 ${srv.split('/')[0]} 1 ${srv.split('/')[1]} 10.0.0.1 2 ${st === 'maint' ? 1 : 0}`);
+          for (const [srv, st] of states) out.push(`3 ${srv.split('/')[0]} 1 ${srv.split('/')[1]} 10.0.0.1 2 ${st === 'drain' ? 8 : st === 'maint' ? 1 : 0}`);
         }
       }
       return { code: 0, output: out.join('\n') };
@@ -205,7 +206,6 @@ test('rolling: Galera nodes are created one at a time; a keystone change restart
   const order = log.filter((l) => /keystone/.test(l));
   const expected = ['ctl1', 'ctl2', 'ctl3'].flatMap((h) => [
     ...['ctl1', 'ctl2', 'ctl3'].map((lb) => `${lb}: drain keystone/${h}`),
-    ...['ctl1', 'ctl2', 'ctl3'].map((lb) => `${lb}: maint keystone/${h}`),
     `${h}: restart keystone`,
     ...['ctl1', 'ctl2', 'ctl3'].map((lb) => `${lb}: ready keystone/${h}`),
   ]);
@@ -219,19 +219,19 @@ test('rolling: Galera nodes are created one at a time; a keystone change restart
   assert.ok(drainAt('ctl1') < restartAt('ctl1'));
 });
 
-test('a server a killed run left in maintenance is readied by the next deploy', async () => {
+test('a server a killed run left drained is readied by the next deploy', async () => {
   const { ctx, hosts } = await contextOf(configDir());
   const log: string[] = [];
   fakeHaproxy(hosts, log);
   await deploy({ plan: ctx.plan, hosts: ctx.hosts, deploymentId: ctx.deploymentId });
   // As if a run was killed between drain and ready.
-  await hosts.get('ctl2')!.exec('haproxy', ['sh', '-c', "echo 'set server glance_api/ctl3 state maint' | socat"]);
+  await hosts.get('ctl2')!.exec('haproxy', ['sh', '-c', "echo 'set server keystone/ctl3 state drain' | socat"]);
   log.length = 0;
   const results = await deploy({ plan: ctx.plan, hosts: ctx.hosts, deploymentId: ctx.deploymentId });
   const ready = results.find((r) => r.target === 'haproxy servers')!;
   assert.equal(ready.status, 'changed');
-  assert.deepEqual(ready.reasons, ['left in maintenance by an earlier run: glance_api/ctl3']);
-  assert.deepEqual(log, ['ctl2: ready glance_api/ctl3']);
+  assert.deepEqual(ready.reasons, ['left drained by an earlier run: keystone/ctl3']);
+  assert.deepEqual(log, ['ctl2: ready keystone/ctl3']);
 });
 
 test("haproxy's show stat and show servers state are read by column name and admin bit", () => {
@@ -242,8 +242,8 @@ test("haproxy's show stat and show servers state are read by column name and adm
     { backend: 'keystone', server: 'ctl2', status: 'UP 1/2', check: 'L4CON', sessions: 0 },
   ]);
   assert.throws(() => parseStat('Unknown command\n'), /unexpected header/);
-  const state = '1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight\n3 keystone 1 ctl1 10.0.0.11 2 0 1\n3 keystone 2 ctl2 10.0.0.12 0 1 1\n4 glance_api 1 ctl1 10.0.0.11 2 0 1\n';
-  assert.deepEqual(serversInMaintenance(state), [{ backend: 'keystone', server: 'ctl2' }]);
+  const state = '1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight\n3 keystone 1 ctl1 10.0.0.11 2 0 1\n3 keystone 2 ctl2 10.0.0.12 0 1 1\n3 keystone 3 ctl3 10.0.0.13 2 8 1\n4 glance_api 1 ctl1 10.0.0.11 2 0 1\n';
+  assert.deepEqual(serversSetAside(state), [{ backend: 'keystone', server: 'ctl2' }, { backend: 'keystone', server: 'ctl3' }]);
 });
 
 test('mariadb-recovery: bootstraps from the most advanced node; refuses when it cannot tell, with the figures', () => {

@@ -21,7 +21,17 @@ export const loadbalancer: ServiceDef = {
       image: 'haproxy',
       // -W: master-worker; -db: stay in the foreground, log to stderr.
       command: 'haproxy -W -db -f /etc/haproxy/haproxy.cfg',
-      configFiles: [{ template: 'loadbalancer/haproxy.cfg.j2', dest: '/etc/haproxy/haproxy.cfg', owner: 'root', perm: '0600' }],
+      configFiles: [
+        {
+          template: 'loadbalancer/haproxy.cfg.j2',
+          dest: '/etc/haproxy/haproxy.cfg',
+          owner: 'root',
+          perm: '0600',
+          // A reload: the master (the oldest haproxy) starts new workers on the checked file; the old
+          // ones finish their connections. Nothing is refused meanwhile.
+          onChange: { exec: 'kolla_set_configs && haproxy -c -q -f /etc/haproxy/haproxy.cfg && kill -USR2 "$(pgrep -o -x haproxy)"', user: 'root' },
+        },
+      ],
       // The admin socket berth drains servers through during rolling changes.
       volumes: ['haproxy_socket:/var/lib/kolla/haproxy'],
       // Binding an address the host does not hold (`transparent`).
