@@ -1,7 +1,7 @@
 // The local host: this machine's Docker socket and files.
 import { mkdir, readdir, readFile, rm, writeFile, chmod, rename, stat } from 'node:fs/promises';
 import { connect as tcpConnect, createServer, type Socket } from 'node:net';
-import { hostname, networkInterfaces } from 'node:os';
+import { hostname, networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { Engine, EngineError } from './docker.js';
@@ -64,13 +64,14 @@ export class LocalFiles implements HostFiles {
   facts(interfaces: readonly string[]): Promise<HostFacts> {
     const all = networkInterfaces();
     // A non-loopback IPv4 address first; loopback only when that is all the interface has (tests bind there).
-    const ipv4 = (name: string): string | undefined => {
+    const ipv4 = (name: string): NetworkInterfaceInfo | undefined => {
       const v4 = (all[name] ?? []).filter((i) => i.family === 'IPv4');
-      return (v4.find((i) => !i.internal) ?? v4[0])?.address;
+      return v4.find((i) => !i.internal) ?? v4[0];
     };
     return Promise.resolve({
       hostname: hostname(),
-      addresses: Object.fromEntries(interfaces.map((i) => [i, ipv4(i)])),
+      addresses: Object.fromEntries(interfaces.map((i) => [i, ipv4(i)?.address])),
+      prefixes: Object.fromEntries(interfaces.map((i) => [i, prefixOf(ipv4(i)?.cidr)])),
       interfaces: Object.keys(all),
     });
   }
@@ -141,4 +142,9 @@ export class LocalFiles implements HostFiles {
   async removeDir(dir: string): Promise<void> {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+function prefixOf(cidr: string | null | undefined): number | undefined {
+  const n = Number(cidr?.split('/')[1]);
+  return Number.isInteger(n) ? n : undefined;
 }

@@ -168,16 +168,18 @@ export class RemoteFiles implements HostFiles {
 /** HOST_FACTS' output → HostFacts: the first global IPv4 address of each interface asked for. */
 export function parseHostFacts(text: string, interfaces: readonly string[]): HostFacts {
   const [hostname = '', names = '', ...lines] = text.split('\n');
-  const addresses: Record<string, string[]> = {};
+  const addresses: Record<string, { address: string; prefix: number }[]> = {};
   for (const line of lines) {
     // "2: eth0    inet 172.30.77.11/24 brd 172.30.77.255 scope global eth0\       valid_lft ..."
-    const m = /^\d+:\s+(\S+?)(?:@\S+)?\s+inet\s+([\d.]+)\//.exec(line);
-    if (m) (addresses[m[1]!] ??= []).push(m[2]!);
+    const m = /^\d+:\s+(\S+?)(?:@\S+)?\s+inet\s+([\d.]+)\/(\d+)/.exec(line);
+    if (m) (addresses[m[1]!] ??= []).push({ address: m[2]!, prefix: Number(m[3]) });
   }
+  // Loopback only when that is all the interface has, as on this machine (tests bind there).
+  const first = (i: string): { address: string; prefix: number } | undefined => (addresses[i] ?? []).find((a) => !a.address.startsWith('127.')) ?? addresses[i]?.[0];
   return {
     hostname: hostname.trim(),
-    // Loopback only when that is all the interface has, as on this machine (tests bind there).
-    addresses: Object.fromEntries(interfaces.map((i) => [i, (addresses[i] ?? []).find((a) => !a.startsWith('127.')) ?? addresses[i]?.[0]])),
+    addresses: Object.fromEntries(interfaces.map((i) => [i, first(i)?.address])),
+    prefixes: Object.fromEntries(interfaces.map((i) => [i, first(i)?.prefix])),
     interfaces: names.trim().split(/\s+/).filter(Boolean),
   };
 }

@@ -123,6 +123,19 @@ function assertFreeVip(deployment: Deployment, facts: Readonly<Record<string, Ho
       'set kolla_internal_vip_address to a free address on the API network, which keepalived moves between the loadbalancer hosts; or set enable_haproxy: "no"',
     );
   }
+  // keepalived puts the internal VIP on each loadbalancer host's API interface: it must be an
+  // address of that interface's network, or no other machine reaches it.
+  const internal = g.kolla_internal_vip_address;
+  for (const name of hostsOf(deployment.inventory, 'loadbalancer')) {
+    const h = deployment.hosts.find((x) => x.name === name)!;
+    const address = facts[name]?.addresses[h.interfaces.api];
+    const prefix = facts[name]?.prefixes?.[h.interfaces.api];
+    if (address === undefined || prefix === undefined || !isIpv4(internal) || sameNetwork(internal, address, prefix)) continue;
+    throw new InputError(
+      `${globalsPath}: kolla_internal_vip_address ${internal} is outside the API network of loadbalancer host "${name}" (${address}/${prefix} on ${h.interfaces.api}), where keepalived would hold it`,
+      `choose a free address in ${networkOf(address, prefix)}/${prefix} for kolla_internal_vip_address, or set api_interface for that host to the interface of the VIP's network`,
+    );
+  }
   for (const vip of [g.kolla_internal_vip_address, g.kolla_external_vip_address]) {
     if (vip === null) continue;
     for (const h of deployment.hosts) {
@@ -135,4 +148,17 @@ function assertFreeVip(deployment: Deployment, facts: Readonly<Record<string, Ho
       );
     }
   }
+}
+
+const isIpv4 = (a: string): boolean => /^\d{1,3}(\.\d{1,3}){3}$/.test(a);
+const ipv4Number = (a: string): number => a.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
+const maskOf = (prefix: number): number => (prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0);
+
+function sameNetwork(a: string, b: string, prefix: number): boolean {
+  return ((ipv4Number(a) & maskOf(prefix)) >>> 0) === ((ipv4Number(b) & maskOf(prefix)) >>> 0);
+}
+
+function networkOf(address: string, prefix: number): string {
+  const n = (ipv4Number(address) & maskOf(prefix)) >>> 0;
+  return [24, 16, 8, 0].map((shift) => (n >>> shift) & 255).join('.');
 }

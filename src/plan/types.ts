@@ -6,6 +6,8 @@ export interface HostFacts {
   hostname: string;
   /** IPv4 address of each interface asked for; undefined when it has none or does not exist. */
   addresses: Record<string, string | undefined>;
+  /** The prefix length of each of those addresses (its network), where known. */
+  prefixes?: Record<string, number | undefined>;
   /** Every interface the host has, for errors that say what there is instead. */
   interfaces: string[];
 }

@@ -35,6 +35,7 @@ const facts: Record<string, HostFacts> = Object.fromEntries(
   [['ctl1', '10.0.0.11'], ['ctl2', '10.0.0.12'], ['ctl3', '10.0.0.13'], ['cmp1', '10.0.0.21']].map(([h, a]) => [h!, { hostname: `${h!}.example`, addresses: { eth0: a! }, interfaces: ['lo', 'eth0'] }]),
 );
 facts.localhost = { hostname: 'laptop', addresses: {}, interfaces: ['lo'] };
+for (const h of ['ctl1', 'ctl2', 'ctl3', 'cmp1']) facts[h]!.prefixes = { eth0: 24 };
 
 function configDir(globals = `network_interface: eth0\nkolla_internal_vip_address: "${VIP}"\n`, inv = inventory): string {
   const dir = mkdtempSync(join(tmpdir(), 'berth-ha-'));
@@ -133,11 +134,18 @@ test('keepalived_traffic_mode unicast: each host lists the others as peers', asy
   assert.match(conf, /unicast_src_ip 10\.0\.0\.12\n {4}unicast_peer \{\n {8}10\.0\.0\.11\n {8}10\.0\.0\.13\n {4}\}/);
 });
 
-test('bad input: no VIP, a VIP that is a host\'s own address; enable_haproxy "no" keeps the first control host\'s address', async () => {
+test('bad input: no VIP, a VIP that is a host\'s own address or outside the API network; enable_haproxy "no" keeps the first control host\'s address', async () => {
   await assert.rejects(contextOf(configDir('network_interface: eth0\n')), (err: unknown) => err instanceof InputError && /kolla_internal_vip_address is not set, but enable_haproxy is on/.test(err.message));
   await assert.rejects(
     contextOf(configDir('network_interface: eth0\nkolla_internal_vip_address: "10.0.0.12"\n')),
     (err: unknown) => err instanceof InputError && /kolla_internal_vip_address 10\.0\.0\.12 is host "ctl2"'s own address \(on eth0\)/.test(err.message),
+  );
+  await assert.rejects(
+    contextOf(configDir('network_interface: eth0\nkolla_internal_vip_address: "10.0.9.250"\n')),
+    (err: unknown) =>
+      err instanceof InputError &&
+      /kolla_internal_vip_address 10\.0\.9\.250 is outside the API network of loadbalancer host "ctl1" \(10\.0\.0\.11\/24 on eth0\)/.test(err.message) &&
+      /10\.0\.0\.0\/24/.test(err.hint ?? ''),
   );
   const { ctx } = await contextOf(configDir('network_interface: eth0\nenable_haproxy: "no"\n'));
   assert.ok(!ctx.plan.services.some((s) => s.service === 'loadbalancer'));

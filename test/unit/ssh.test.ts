@@ -369,7 +369,7 @@ describe('SshHost against an in-process sshd', () => {
   });
 });
 
-test('host facts over SSH: hostname, every interface, the first global IPv4 address of those asked for', () => {
+test('host facts over SSH: hostname, every interface, the first global IPv4 address of those asked for and its prefix', () => {
   const text = [
     'node1',
     'eth0 eth1 lo veth1@if5 ',
@@ -382,6 +382,7 @@ test('host facts over SSH: hostname, every interface, the first global IPv4 addr
   assert.deepEqual(parseHostFacts(text, ['eth0', 'eth1', 'lo', 'eth9']), {
     hostname: 'node1',
     addresses: { eth0: '172.30.77.11', eth1: '10.0.1.11', lo: '127.0.0.1', eth9: undefined },
+    prefixes: { eth0: 24, eth1: 24, lo: 8, eth9: undefined },
     interfaces: ['eth0', 'eth1', 'lo', 'veth1@if5'],
   });
 });
