@@ -84,7 +84,9 @@ export function startTestHosts(specs: HostSpec[], authorizedKey: string): TestHo
   return specs.map((spec, i) => {
     const { slot = i + 1, tunnel, ...rest } = spec;
     const host: TestHost = { user: 'root', sudo: 'nopasswd', ...rest, container: `${PREFIX}${spec.name}`, address: hostAddress(slot) };
+    // A fresh host: its /var/lib/docker volume too (a kept host's engine would bring back its containers).
     spawnSync('docker', ['rm', '-f', '-v', host.container], { stdio: 'ignore' });
+    spawnSync('docker', ['volume', 'rm', `${host.container}-docker`], { stdio: 'ignore' });
     docker([
       'run', '-d', '--name', host.container, '--hostname', host.container, '--label', 'berth.test-hosts=1',
       '--network', NETWORK, '--ip', host.address,
