@@ -6,15 +6,15 @@
 // failed probes; every controller stopped at once, brought back by berth mariadb-recovery and
 // deploy with the data made before. Too long for every CI run: `scripts/test ha`.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { parse } from 'yaml';
 import { REGISTRY_CONTAINER, REGISTRY_VOLUME } from '../../src/deployment/registry.js';
+import { galeraStatus, rabbitRunning, until, vipHolders } from '../hosts/cluster.js';
 import { BASE_IMAGE, hostAddress, inHost, removeTestHosts, startTestHosts, testKey, waitReady, type TestHost } from '../hosts/hosts.js';
-import { dockerAvailable, imageTag, repoRoot, TestCloud } from './harness.js';
-import { longestOutage, readRounds } from './vip-probe.js';
+import { dockerAvailable, imageTag, TestCloud } from './harness.js';
+import { startProbe, summary } from './vip-probe.js';
 
 const named = (process.env.BERTH_E2E_NAMED ?? '').split(/\s+/).includes('ha');
 const hasBase = named && dockerAvailable() && spawnSync('docker', ['image', 'inspect', BASE_IMAGE], { stdio: 'ignore' }).status === 0;
@@ -35,52 +35,7 @@ function ok(args: string[]): string {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** The control host whose api interface holds the VIP now (undefined: none). */
-function vipHolders(): TestHost[] {
-  return controls.filter((h) => inHost(h, 'ip -4 -o addr show dev eth0').stdout.includes(` ${VIP}/`));
-}
-
-/** `SHOW STATUS` values of the Galera node on a host (through its unix socket). */
-function galeraStatus(h: TestHost): Record<string, string> {
-  const r = inHost(h, `docker exec mariadb mariadb --protocol=socket -sNe "SHOW STATUS LIKE 'wsrep_%'"`);
-  return Object.fromEntries(r.stdout.split('\n').filter((l) => l.includes('\t')).map((l) => l.split('\t') as [string, string]));
-}
-
-function rabbitRunning(h: TestHost): number {
-  const r = inHost(h, `docker exec rabbitmq sh -c "rabbitmqctl -q cluster_status --formatter json | jq '.running_nodes | length'"`);
-  return Number(r.stdout.trim()) || 0;
-}
-
-async function until(what: string, check: () => boolean, timeoutMs = 300_000, everyMs = 2000): Promise<number> {
-  const t0 = Date.now();
-  while (!check()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`${what}: not after ${timeoutMs / 1000} s`);
-    await sleep(everyMs);
-  }
-  return Date.now() - t0;
-}
-
-function startProbe(): void {
-  const passwords = parse(readFileSync(join(cloud.configDir, 'passwords.yml'), 'utf8')) as Record<string, string>;
-  probe = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'test/e2e/vip-probe.ts'), probeLog, '200'], { stdio: ['pipe', 'ignore', 'inherit'], cwd: repoRoot });
-  probe.stdin!.end(
-    JSON.stringify({
-      auth_url: `http://${VIP}:5000`,
-      username: 'admin',
-      password: passwords.keystone_admin_password,
-      project_name: 'admin',
-      compute_url: `http://${VIP}:8774/v2.1`,
-      image_url: `http://${VIP}:9292`,
-    }),
-  );
-}
-
-/** The probe's rounds from `from` on: count, failures, the longest outage. */
-function probeSince(from: number): { rounds: number; failed: number; outage: { ms: number; failures: number }; errors: string[] } {
-  const rounds = readRounds(probeLog, from);
-  const failed = rounds.filter((r) => !r.ok);
-  return { rounds: rounds.length, failed: failed.length, outage: longestOutage(rounds), errors: [...new Set(failed.map((r) => r.error ?? '?'))].slice(0, 5) };
-}
+const holders = (): TestHost[] => vipHolders(controls, VIP);
 
 describe('HA: 3 control hosts (haproxy, keepalived, Galera, RabbitMQ cluster) and 1 compute host', { skip: !hasBase && 'runs only when named: scripts/test ha' }, () => {
   before(async () => {
@@ -146,7 +101,7 @@ describe('HA: 3 control hosts (haproxy, keepalived, Galera, RabbitMQ cluster) an
   });
 
   test('one host holds the VIP; Galera has 3 Synced nodes; RabbitMQ runs 3 nodes in one cluster', () => {
-    assert.equal(vipHolders().length, 1);
+    assert.equal(holders().length, 1);
     for (const h of controls) {
       const s = galeraStatus(h);
       assert.equal(s.wsrep_cluster_size, '3', `${h.container}: ${JSON.stringify(s)}`);
@@ -157,15 +112,15 @@ describe('HA: 3 control hosts (haproxy, keepalived, Galera, RabbitMQ cluster) an
 
   test('the VIP holder killed: the VIP moves, the probe recovers, quorum holds, a server is created meanwhile', async (t) => {
     cloud.openstack(['project', 'create', 'ha-before']);
-    startProbe();
-    await until('the probe answers', () => probeSince(0).rounds - probeSince(0).failed > 5, 60_000, 500);
-    const [holder] = vipHolders();
+    probe = startProbe(cloud.configDir, VIP, probeLog);
+    await until('the probe answers', () => summary(probeLog, 0).rounds - summary(probeLog, 0).failed > 5, 60_000, 500);
+    const [holder] = holders();
     assert.ok(holder);
     const t0 = Date.now();
     spawnSync('docker', ['kill', holder.container], { stdio: 'ignore' });
-    const moved = await until('the VIP moves', () => vipHolders().length === 1, 60_000, 100);
+    const moved = await until('the VIP moves', () => holders().length === 1, 60_000, 100);
     await sleep(15_000);
-    const p = probeSince(t0);
+    const p = summary(probeLog, t0);
     t.diagnostic(`VIP moved ${moved} ms after the kill; probe since: ${p.rounds} rounds, ${p.failed} failed, longest outage ${p.outage.ms} ms (${p.outage.failures} rounds): ${p.errors.join('; ')}`);
     const alive = controls.filter((h) => h !== holder);
     for (const h of alive) {
@@ -197,7 +152,7 @@ describe('HA: 3 control hosts (haproxy, keepalived, Galera, RabbitMQ cluster) an
     writeFileSync(join(cloud.configDir, 'config', 'keystone.conf'), '[token]\ncache_time = 301\n');
     const t0 = Date.now();
     const out = ok(['reconfigure']);
-    const p = probeSince(t0);
+    const p = summary(probeLog, t0);
     t.diagnostic(`reconfigure: ${((Date.now() - t0) / 1000).toFixed(1)} s, probe: ${p.rounds} rounds, ${p.failed} failed: ${p.errors.join('; ')}\n${out}`);
     assert.match(out, /keystone/, out);
     assert.equal(p.failed, 0, p.errors.join('; '));

@@ -6,7 +6,11 @@
 // Runs as its own process (the tests block their event loop in spawnSync):
 //   node --import tsx test/e2e/vip-probe.ts OUT PERIOD_MS < credentials.json
 // credentials.json: {auth_url, username, password, project_name, compute_url, image_url}.
-import { appendFileSync, readFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
 
 interface Credentials {
   auth_url: string;
@@ -68,7 +72,36 @@ export function longestOutage(rounds: readonly ProbeRound[]): { ms: number; fail
   return best;
 }
 
+/**
+ * Starts the probe as its own process against a deployment's VIP, with the admin credentials of its
+ * passwords.yml (given on stdin, never in arguments), writing rounds to `log`.
+ */
+export function startProbe(configDir: string, vip: string, log: string, periodMs = 200): ChildProcess {
+  const passwords = parse(readFileSync(join(configDir, 'passwords.yml'), 'utf8')) as Record<string, string>;
+  const repo = fileURLToPath(new URL('../..', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', join(repo, 'test/e2e/vip-probe.ts'), log, String(periodMs)], { stdio: ['pipe', 'ignore', 'inherit'], cwd: repo });
+  child.stdin.end(
+    JSON.stringify({
+      auth_url: `http://${vip}:5000`,
+      username: 'admin',
+      password: passwords.keystone_admin_password,
+      project_name: 'admin',
+      compute_url: `http://${vip}:8774/v2.1`,
+      image_url: `http://${vip}:9292`,
+    }),
+  );
+  return child;
+}
+
+/** The rounds from `from` on: how many, how many failed, the longest outage, the distinct errors. */
+export function summary(log: string, from: number, to = Infinity): { rounds: number; failed: number; outage: { ms: number; failures: number }; errors: string[] } {
+  const rounds = readRounds(log, from, to);
+  const failed = rounds.filter((r) => !r.ok);
+  return { rounds: rounds.length, failed: failed.length, outage: longestOutage(rounds), errors: [...new Set(failed.map((r) => r.error ?? '?'))].slice(0, 5) };
+}
+
 export function readRounds(path: string, from = 0, to = Infinity): ProbeRound[] {
+  if (!existsSync(path)) return [];
   return readFileSync(path, 'utf8')
     .split('\n')
     .filter((l) => l.trim() !== '')
