@@ -185,8 +185,21 @@ export async function recoverGalera(ctx: DeploymentContext, say: (line: string) 
 export async function startSynced(ctx: DeploymentContext, node: DesiredContainer, say: (line: string) => void): Promise<void> {
   const host = ctx.hosts.get(node.host)!;
   const t0 = Date.now();
+  const deadline = t0 + 15 * 60_000;
   await host.start('mariadb');
-  await waitHealthy(host, node, 15 * 60_000);
+  // A joiner may fail its first state transfer and be restarted by Docker (seen: "SST script passed
+  // bogus GTID" when the donor moved on meanwhile); the next one succeeds.
+  for (;;) {
+    try {
+      await waitHealthy(host, node, Math.max(1000, deadline - Date.now()));
+      break;
+    } catch (err) {
+      if (Date.now() > deadline || !(await host.inspect('mariadb'))) throw err;
+      say(`${node.host}: not Synced yet (${(err as Error).message.split('\n')[0]}); waiting for Docker to restart it`);
+      await new Promise((r) => setTimeout(r, 5000));
+      if (!(await host.inspect('mariadb'))?.running) await host.start('mariadb').catch(() => undefined);
+    }
+  }
   say(`${node.host}: Synced (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
 }
 

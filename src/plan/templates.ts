@@ -1,5 +1,6 @@
 // Renders service config templates (templates/<service>/*.j2) with nunjucks: Jinja2 syntax,
 // autoescape off, undefined values are errors rather than empty strings.
+import { createHash } from 'node:crypto';
 import nunjucks from 'nunjucks';
 import { fileURLToPath } from 'node:url';
 import { InputError } from '../config/errors.js';
@@ -18,6 +19,11 @@ env.addFilter('tojson', (v: unknown) => JSON.stringify(v));
 env.addFilter('bool', (v: unknown) => (v ? 'True' : 'False'));
 // A value inside double quotes in a MySQL option file (client.cnf, wsrep_sst_auth).
 env.addFilter('cnf_string', (v: unknown) => String(v).replace(/\\/g, '\\\\').replace(/"/g, '\\"'));
+// One word of haproxy.cfg, quoted as a shell would (haproxy's parser reads quotes the same way).
+env.addFilter('haproxy_word', (v: unknown) => `'${String(v).replace(/'/g, "'\\''")}'`);
+// VRRP's PASS authentication takes 8 characters of no particular kind: derived from the secret, so
+// any value of it works and the file never holds the secret itself.
+env.addFilter('vrrp_pass', (v: unknown) => createHash('sha256').update(String(v)).digest('hex').slice(0, 8));
 // A value inside a single-quoted SQL string literal.
 env.addFilter('sql_string', (v: unknown) => String(v).replace(/\\/g, '\\\\').replace(/'/g, "\\'"));
 
