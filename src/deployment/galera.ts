@@ -166,7 +166,7 @@ export async function recoverGalera(ctx: DeploymentContext, say: (line: string) 
   for (const n of nodes) {
     const r = await nodeTool(ctx, n, STATE_SCRIPT);
     const state = parseNodeState(n.host, r.output);
-    say(`${n.host}: ${describeState(state)}`);
+    say(describeState(state));
     states.push(state);
   }
 

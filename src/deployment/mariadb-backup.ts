@@ -94,7 +94,8 @@ export async function restoreMariadb(ctx: DeploymentContext, id: string, say: (l
   let source: DesiredContainer | undefined;
   const listed: string[] = [];
   for (const n of nodes) {
-    const r = await nodeTool(ctx, n, `ls /backup; test -f /backup/${id}/xtrabackup_checkpoints && echo berth:has`, ['mariadb_backup']);
+    // MariaDB 11 names mariadb-backup's own files mariadb_backup_*; 10.11 (Zed) xtrabackup_*.
+    const r = await nodeTool(ctx, n, `ls /backup; ls /backup/${id}/mariadb_backup_checkpoints /backup/${id}/xtrabackup_checkpoints >/dev/null 2>&1 && echo berth:has`, ['mariadb_backup']);
     if (/^berth:has$/m.test(r.output)) source ??= n;
     listed.push(`${n.host}: ${r.output.split('\n').filter((l) => BACKUP_ID.test(l.trim())).join(', ') || 'none'}`);
   }
@@ -112,7 +113,7 @@ export async function restoreMariadb(ctx: DeploymentContext, id: string, say: (l
   const restore = `set -eu
 find /var/lib/mysql -mindepth 1 -delete
 mariadb-backup --copy-back --target-dir=/backup/${id} --datadir=/var/lib/mysql >/tmp/restore.log 2>&1 || { tail -n 20 /tmp/restore.log; exit 1; }
-${galera ? `pos=$(cut -d' ' -f1 /backup/${id}/xtrabackup_galera_info)
+${galera ? `pos=$(cut -d' ' -f1 /backup/${id}/mariadb_backup_galera_info 2>/dev/null || cut -d' ' -f1 /backup/${id}/xtrabackup_galera_info)
 printf '# GALERA saved state\\nversion: 2.1\\nuuid: %s\\nseqno: %s\\nsafe_to_bootstrap: 1\\n' "\${pos%%:*}" "\${pos##*:}" >/var/lib/mysql/grastate.dat` : ''}
 echo berth:restored
 `;
