@@ -64,6 +64,14 @@ kolla_internal_vip_address: "${d.address}"
 #api_interface: "{{ network_interface }}"
 #kolla_external_vip_address: "{{ kolla_internal_vip_address }}"
 
+# High availability (docs/ha.md): with more than one host in [control], haproxy and keepalived
+# run on the loadbalancer hosts and keepalived holds kolla_internal_vip_address, which must then
+# be a free address of the API network, no host's own. Galera, the RabbitMQ cluster and rolling
+# restarts follow from the inventory.
+#enable_haproxy: "yes"
+#keepalived_virtual_router_id: "51"
+#keepalived_traffic_mode: "multicast"
+
 # The OpenStack release: "2025.1" (Epoxy, from Debian 13 trixie's packages; the default) or
 # "zed" (from Debian 12 bookworm's; kept to upgrade from). It picks the Debian suite of the
 # images, their tag, and what differs in the services' configuration. Neutron's Linux bridge
