@@ -95,7 +95,7 @@ export async function restoreMariadb(ctx: DeploymentContext, id: string, say: (l
   const listed: string[] = [];
   for (const n of nodes) {
     // MariaDB 11 names mariadb-backup's own files mariadb_backup_*; 10.11 (Zed) xtrabackup_*.
-    const r = await nodeTool(ctx, n, `ls /backup; ls /backup/${id}/mariadb_backup_checkpoints /backup/${id}/xtrabackup_checkpoints >/dev/null 2>&1 && echo berth:has`, ['mariadb_backup']);
+    const r = await nodeTool(ctx, n, `ls /backup; if [ -f /backup/${id}/mariadb_backup_checkpoints ] || [ -f /backup/${id}/xtrabackup_checkpoints ]; then echo berth:has; fi`, ['mariadb_backup']);
     if (/^berth:has$/m.test(r.output)) source ??= n;
     listed.push(`${n.host}: ${r.output.split('\n').filter((l) => BACKUP_ID.test(l.trim())).join(', ') || 'none'}`);
   }
