@@ -53,7 +53,7 @@ describe('registry, push and pull onto SSH hosts', { skip: !hasImages }, () => {
     const line = (h: TestHost): string =>
       `${h.container} ansible_host=${h.address} ansible_user=${h.user} ansible_ssh_private_key_file=${key.privateKeyFile}${h.user === 'root' ? '' : ' ansible_become=yes'}`;
     writeFileSync(join(configDir, 'multinode'), `[control]\n${hosts.map(line).join('\n')}\n\n[deployment]\nlocalhost ansible_connection=local\n`);
-    const off = ['mariadb', 'rabbitmq', 'keystone', 'glance', 'placement', 'nova', 'horizon', 'heat', 'neutron'].map((s) => `enable_${s}: "no"`);
+    const off = ['haproxy', 'mariadb', 'rabbitmq', 'keystone', 'glance', 'placement', 'nova', 'horizon', 'heat', 'neutron'].map((s) => `enable_${s}: "no"`);
     writeFileSync(join(configDir, 'globals.yml'), [`openstack_release: "${imageTag}"`, 'network_interface: eth0', `docker_registry: "${REGISTRY}"`, ...off, ''].join('\n'));
     for (const cmd of [['genpwd'], ['ssh-keyscan']]) {
       const r = run(cmd);
