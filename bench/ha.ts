@@ -45,7 +45,7 @@ function writeConfig(groups: Record<string, TestHost[]>, ha: boolean): void {
   );
   writeFileSync(
     join(configDir, 'globals.yml'),
-    [`openstack_release: "${defaultRelease}"`, 'network_interface: eth0', ...(ha ? [`kolla_internal_vip_address: "${VIP}"`] : []), `docker_registry: "${REGISTRY}"`, 'ovs_datapath_type: netdev', 'enable_heat: "no"', 'enable_horizon: "no"', ''].join('\n'),
+    [`openstack_release: "${defaultRelease}"`, 'network_interface: eth0', ...(ha ? [`kolla_internal_vip_address: "${VIP}"`, 'glance_file_datadir_volume: /srv/glance'] : []), `docker_registry: "${REGISTRY}"`, 'ovs_datapath_type: netdev', 'enable_heat: "no"', 'enable_horizon: "no"', ''].join('\n'),
   );
 }
 
@@ -61,7 +61,13 @@ interface Window {
 }
 
 const key = testKey(join(work, 'key'));
-const hosts = startTestHosts([91, 92, 93, 94].map((slot) => ({ name: `ha-bench-${slot}`, image: 'docker' as const, slot, tunnel: true })), key.publicKey);
+// Glance's images in a directory the control hosts share (an operator's NFS): glance on all three.
+const glanceStore = join(work, 'glance-store');
+mkdirSync(glanceStore, { mode: 0o755 });
+const hosts = startTestHosts(
+  [91, 92, 93, 94].map((slot) => ({ name: `ha-bench-${slot}`, image: 'docker' as const, slot, tunnel: true, shared: slot < 94 ? [`${glanceStore}:/srv/glance`] : [] })),
+  key.publicKey,
+);
 const controls = hosts.slice(0, 3);
 const windows: Window[] = [];
 let single: number | undefined;

@@ -57,11 +57,16 @@ async function checkClean(): Promise<number> {
 describe('HA: 3 control hosts (haproxy, keepalived, Galera, RabbitMQ cluster) and 1 compute host', { skip: !hasBase && 'runs only when named: scripts/test ha' }, () => {
   before(async () => {
     const key = testKey(join(cloud.work, 'key'));
+    // Glance's images in a directory every control host shares (an operator's NFS), so glance runs
+    // on all three and the loss of any one leaves images served.
+    const glanceStore = join(cloud.work, 'glance-store');
+    mkdirSync(glanceStore, { mode: 0o755 });
+    const shared = [`${glanceStore}:/srv/glance`];
     hosts = startTestHosts(
       [
-        { name: 'ha-ctl1', image: 'sshd', slot: 81, tunnel: true },
-        { name: 'ha-ctl2', image: 'sshd', slot: 82, tunnel: true },
-        { name: 'ha-ctl3', image: 'sshd', slot: 83, tunnel: true },
+        { name: 'ha-ctl1', image: 'sshd', slot: 81, tunnel: true, shared },
+        { name: 'ha-ctl2', image: 'sshd', slot: 82, tunnel: true, shared },
+        { name: 'ha-ctl3', image: 'sshd', slot: 83, tunnel: true, shared },
         { name: 'ha-cmp', image: 'sshd', slot: 84, tunnel: true },
       ],
       key.publicKey,
@@ -89,6 +94,7 @@ describe('HA: 3 control hosts (haproxy, keepalived, Galera, RabbitMQ cluster) an
         'ovs_datapath_type: netdev',
         'enable_heat: "no"',
         'enable_horizon: "no"',
+        'glance_file_datadir_volume: /srv/glance',
         '',
       ].join('\n'),
     );

@@ -34,9 +34,11 @@ export interface HostSpec {
   slot?: number;
   /** Also on TUNNEL_NETWORK as eth1, at .(10+slot) of TUNNEL_SUBNET. */
   tunnel?: boolean;
+  /** Directories of this machine mounted into the host, `source:dest` (storage several hosts share, as NFS would). */
+  shared?: string[];
 }
 
-export interface TestHost extends Required<Omit<HostSpec, 'slot' | 'tunnel'>> {
+export interface TestHost extends Required<Omit<HostSpec, 'slot' | 'tunnel' | 'shared'>> {
   container: string;
   address: string;
 }
@@ -82,7 +84,7 @@ export function startTestHosts(specs: HostSpec[], authorizedKey: string): TestHo
   for (const image of new Set(specs.map((s) => s.image))) buildHostImage(image);
   ensureNetwork();
   return specs.map((spec, i) => {
-    const { slot = i + 1, tunnel, ...rest } = spec;
+    const { slot = i + 1, tunnel, shared = [], ...rest } = spec;
     const host: TestHost = { user: 'root', sudo: 'nopasswd', ...rest, container: `${PREFIX}${spec.name}`, address: hostAddress(slot) };
     // A fresh host: its /var/lib/docker volume too (a kept host's engine would bring back its containers).
     spawnSync('docker', ['rm', '-f', '-v', host.container], { stdio: 'ignore' });
@@ -94,6 +96,7 @@ export function startTestHosts(specs: HostSpec[], authorizedKey: string): TestHo
       '--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined',
       '--device-cgroup-rule', 'a *:* rmw', '--cgroupns', 'host', '-v', '/sys/fs/cgroup:/sys/fs/cgroup:rw',
       '--tmpfs', '/run', '-v', `${host.container}-docker:/var/lib/docker`,
+      ...shared.flatMap((bind) => ['-v', bind]),
       // Modest CPU: the machine runs other suites.
       '--cpus', '1',
       '-e', `TH_AUTHORIZED_KEY=${authorizedKey}`, '-e', `TH_USER=${host.user}`, '-e', `TH_SUDO=${host.sudo}`,
