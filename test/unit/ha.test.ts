@@ -10,13 +10,13 @@ import { test } from 'node:test';
 import { catalogSecrets } from '../../src/catalog/index.js';
 import { InputError } from '../../src/config/errors.js';
 import { genpwd } from '../../src/config/passwords.js';
-import { loadContext, type DeploymentContext } from '../../src/deployment/context.js';
+import type { DeploymentContext } from '../../src/deployment/context.js';
 import { chooseBootstrapNode, parseNodeState, type NodeState } from '../../src/deployment/galera.js';
 import { ensureDeploymentId } from '../../src/deployment/identity.js';
 import type { HostFacts } from '../../src/engine/host.js';
 import { deploy } from '../../src/reconcile/deploy.js';
 import { parseStat, serversSetAside } from '../../src/reconcile/load-balancer.js';
-import { MemoryHost } from './memory-host.js';
+import { memoryContext, MemoryHost } from './memory-host.js';
 
 const VIP = '10.0.0.250';
 const inventory = `[control]
@@ -46,17 +46,7 @@ function configDir(globals = `network_interface: eth0\nkolla_internal_vip_addres
   return dir;
 }
 
-async function contextOf(dir: string): Promise<{ ctx: DeploymentContext; hosts: Map<string, MemoryHost> }> {
-  const hosts = new Map<string, MemoryHost>();
-  const ctx = await loadContext(dir, {
-    connect: (h) => {
-      const host = new MemoryHost(h.name, facts[h.name]);
-      hosts.set(h.name, host);
-      return host;
-    },
-  });
-  return { ctx, hosts };
-}
+const contextOf = (dir: string): ReturnType<typeof memoryContext> => memoryContext(dir, facts);
 
 function fileOf(ctx: DeploymentContext, host: string, container: string, file: string): string {
   const c = ctx.plan.services.flatMap((s) => s.containers).find((x) => x.host === host && x.name === container);

@@ -6,6 +6,7 @@ import type { ModuleFacts } from '../../src/engine/kernel-modules.js';
 import type { ContainerSpec } from '../../src/plan/types.js';
 import { PullProgress } from '../../src/engine/pull-progress.js';
 import type { Duplex } from 'node:stream';
+import { loadContext, type DeploymentContext } from '../../src/deployment/context.js';
 
 /** An image list holding every reference but the missing ones. */
 class EveryImage extends Map<string, string> {
@@ -179,4 +180,24 @@ export class MemoryHost implements Host {
     await this.enter('removeDir', dir);
     this.dirs.delete(dir);
   }
+}
+
+/** A deployment's context on in-memory hosts answering with `facts`; the named ones unreachable. */
+export async function memoryContext(
+  dir: string,
+  facts: Readonly<Record<string, HostFacts>>,
+  unreachable: readonly string[] = [],
+  forks?: number,
+): Promise<{ ctx: DeploymentContext; hosts: Map<string, MemoryHost> }> {
+  const hosts = new Map<string, MemoryHost>();
+  const ctx = await loadContext(dir, {
+    ...(forks !== undefined ? { forks } : {}),
+    connect: (h) => {
+      const host = new MemoryHost(h.name, facts[h.name]);
+      if (unreachable.includes(h.name)) host.unreachable = 'ssh: connect to host port 22: No route to host';
+      hosts.set(h.name, host);
+      return host;
+    },
+  });
+  return { ctx, hosts };
 }

@@ -18,7 +18,7 @@ import { deploy, type StepResult } from '../../src/reconcile/deploy.js';
 import { HostGate, limitWarnings, skipReason } from '../../src/reconcile/scope.js';
 import { recapHosts } from '../../src/ui/deploy-report.js';
 import { inventoryProblems } from '../../src/cli/deploy-commands.js';
-import { MemoryHost } from './memory-host.js';
+import { memoryContext, MemoryHost } from './memory-host.js';
 
 const groups = catalogGroups();
 const parse = (text: string) => parseInventory('multinode', text, { defaultGroups: groups });
@@ -57,17 +57,7 @@ function configDir(inv = inventory, globals = 'network_interface: eth0\n'): stri
 
 /** The context with in-memory hosts answering with `facts`; the named ones unreachable. */
 async function contextOf(dir: string, unreachable: string[] = [], forks = 10): Promise<{ ctx: DeploymentContext; hosts: Map<string, MemoryHost> }> {
-  const hosts = new Map<string, MemoryHost>();
-  const ctx = await loadContext(dir, {
-    forks,
-    connect: (h) => {
-      const host = new MemoryHost(h.name, facts[h.name]);
-      if (unreachable.includes(h.name)) host.unreachable = 'ssh: connect to host port 22: No route to host';
-      hosts.set(h.name, host);
-      return host;
-    },
-  });
-  return { ctx, hosts };
+  return memoryContext(dir, facts, unreachable, forks);
 }
 
 test("kolla-ansible's per-service groups: defaults when the inventory does not define them, its own when it does", () => {

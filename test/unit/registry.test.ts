@@ -8,7 +8,6 @@ import { test } from 'node:test';
 import { catalogSecrets } from '../../src/catalog/index.js';
 import { InputError } from '../../src/config/errors.js';
 import { genpwd } from '../../src/config/passwords.js';
-import { loadContext } from '../../src/deployment/context.js';
 import { ensureDeploymentId } from '../../src/deployment/identity.js';
 import { sameMachine, type RegistrySite } from '../../src/deployment/registry.js';
 import type { HostFacts } from '../../src/engine/host.js';
@@ -16,7 +15,7 @@ import { PullProgress } from '../../src/engine/pull-progress.js';
 import { imagesByHost, missingImageLines, missingImages, missingImagesError, registryMode } from '../../src/plan/images.js';
 import { deploy } from '../../src/reconcile/deploy.js';
 import { progressText } from '../../src/ui/pull-report.js';
-import { MemoryHost } from './memory-host.js';
+import { memoryContext, MemoryHost } from './memory-host.js';
 
 const inventory = `[control]
 ctl01 ansible_host=10.0.0.11
@@ -34,21 +33,13 @@ const facts: Record<string, HostFacts> = {
   localhost: { hostname: 'laptop', addresses: {}, interfaces: ['lo'] },
 };
 
-async function contextOf(globals: string): Promise<{ ctx: Awaited<ReturnType<typeof loadContext>>; hosts: Map<string, MemoryHost> }> {
+async function contextOf(globals: string): ReturnType<typeof memoryContext> {
   const dir = mkdtempSync(join(tmpdir(), 'berth-registry-'));
   writeFileSync(join(dir, 'globals.yml'), `network_interface: eth0\n${globals}`);
   writeFileSync(join(dir, 'multinode'), inventory);
   genpwd(dir, catalogSecrets());
   ensureDeploymentId(dir);
-  const hosts = new Map<string, MemoryHost>();
-  const ctx = await loadContext(dir, {
-    connect: (h) => {
-      const host = new MemoryHost(h.name, facts[h.name]);
-      hosts.set(h.name, host);
-      return host;
-    },
-  });
-  return { ctx, hosts };
+  return memoryContext(dir, facts);
 }
 
 test('docker_registry: empty, loopback (with a port), or an operator registry', () => {
