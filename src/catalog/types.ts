@@ -121,6 +121,35 @@ export interface JobDef {
   inputs?: string[];
 }
 
+/** A command of an upgrade step, run with the service's own config files and image. */
+export interface UpgradeCommandDef {
+  /** Short name; the step's container is `<service>_upgrade_<name>`. */
+  name: string;
+  /** Whose image and config files it uses. */
+  container: string;
+  command: string;
+  /** For `after` steps, run in the container as this user (default the image's). */
+  user?: string;
+  /** For `after` steps: in every copy of the container, one host at a time (MariaDB's own tables on each node), not only the first. */
+  everyHost?: boolean;
+}
+
+/**
+ * An upgrade's steps for one service, in kolla-ansible's spirit: the old code keeps running while
+ * the schema expands; it contracts once only new code runs.
+ */
+export interface UpgradeDef {
+  /**
+   * Before any change to the cloud, in a one-shot container of the new image with the new config
+   * (`nova-status upgrade check`): a failure stops the upgrade before the backup.
+   */
+  checks?: UpgradeCommandDef[];
+  /** One-shot containers of the new image with the new config, before the service's containers change. */
+  before?: UpgradeCommandDef[];
+  /** Run in the service's new container on its first host once every copy is healthy (contract, online data migrations). */
+  after?: UpgradeCommandDef[];
+}
+
 export interface DatabaseDef {
   name: string;
   user: string;
@@ -171,6 +200,8 @@ export interface ServiceDef {
    * agent, which has that mechanism's tools); `capAdd` adds capabilities to the usual host-setup ones.
    */
   hostSetup?: { image: string; setup: string; teardown: string; containers: string[]; capAdd?: string[] };
+  /** What `berth upgrade` runs for it besides replacing its containers (database schema steps). */
+  upgrade?: UpgradeDef;
   /** Keystone service, endpoints and service user, registered once Keystone is up. */
   keystone?: {
     type: string;

@@ -30,7 +30,10 @@ import { initRunonce } from '../runonce/init-runonce.js';
 import { runTempest } from '../tempest/run.js';
 import { table } from '../ui/format.js';
 import { forgetAppliedSecrets, recordAppliedSecrets } from '../deployment/applied-secrets.js';
-import { assertRotatable, loadContext, toolHostName, type DeploymentContext } from '../deployment/context.js';
+import { deployedRelease, forgetDeployedInputs, recordDeployedInputs } from '../deployment/deployed-inputs.js';
+import { forgetRestorePoints, unfinishedUpgrade } from '../deployment/restore-points.js';
+import { describeRelease, releaseOf } from '../deployment/upgrade.js';
+import { assertRotatable, loadContext, toolHostName, type DeploymentContext, type LoadContextOptions } from '../deployment/context.js';
 import { ensureDeploymentId } from '../deployment/identity.js';
 import { acquireLock, type DeploymentLock } from '../deployment/lock.js';
 
@@ -192,8 +195,8 @@ export function lock(ctx: DeploymentContext, command: string): DeploymentLock {
   return held;
 }
 
-export async function contextWithWarnings(configDir: string, selection: HostSelection = {}): Promise<DeploymentContext> {
-  const ctx = await loadContext(configDir, { forks: selection.forks });
+export async function contextWithWarnings(configDir: string, selection: HostSelection = {}, more: Omit<LoadContextOptions, 'forks'> = {}): Promise<DeploymentContext> {
+  const ctx = await loadContext(configDir, { ...more, forks: selection.forks });
   for (const w of ctx.warnings) console.error(`warning: ${w}`);
   for (const [host, reason] of ctx.unreachable) console.error(`warning: host ${host} is unreachable: ${reason}`);
   return ctx;
@@ -350,13 +353,15 @@ function portFree(address: string, port: number): Promise<boolean> {
 export async function runDeploy(
   ctx: DeploymentContext,
   format: 'text' | 'json',
-  o: { dryRun: boolean; adopt?: boolean; command?: string } & HostSelection,
+  o: { dryRun: boolean; adopt?: boolean; command?: string; healthTimeoutMs?: number; lockHeld?: boolean } & HostSelection,
 ): Promise<StepResult[]> {
+  // berth upgrade and rollback run their deploys themselves, with the lock held.
+  if (!o.lockHeld) assertNoUpgradeNeeded(ctx);
   const reporter = new DeployReporter(format, ctx.secrets);
   const { hosts, limit } = selectedHosts(ctx, o.limit);
   // A copy: hosts found unreachable during the run join it.
   const unreachable = new Map(ctx.unreachable);
-  const common = { plan: ctx.plan, hosts: ctx.hosts, deploymentId: ctx.deploymentId, adopt: o.adopt, limit, unreachable, forks: o.forks, localHosts: localHosts(ctx) };
+  const common = { plan: ctx.plan, hosts: ctx.hosts, deploymentId: ctx.deploymentId, adopt: o.adopt, limit, unreachable, forks: o.forks, localHosts: localHosts(ctx), healthTimeoutMs: o.healthTimeoutMs };
   if (o.dryRun) {
     const results = await deploy({ ...common, dryRun: true });
     reporter.printPlan(results, ctx.rotations);
@@ -364,7 +369,8 @@ export async function runDeploy(
     return results;
   }
   assertRotatable(ctx);
-  const held = lock(ctx, `berth ${o.command ?? 'deploy'}`);
+  // berth upgrade and rollback hold the lock across their phases.
+  const held = o.lockHeld ? undefined : lock(ctx, `berth ${o.command ?? 'deploy'}`);
   try {
     reporter.rotations(ctx.rotations);
     const results = await deploy({ ...common, onEvent: reporter.onEvent });
@@ -372,17 +378,45 @@ export async function runDeploy(
     const failed = results.filter((r) => r.status === 'failed' || r.status === 'skipped');
     const lost = hosts.filter((h) => unreachable.has(h));
     if (failed.length || lost.length) {
+      const first = failed.find((r) => r.status === 'failed') ?? failed[0];
+      const firstSaid = first ? ` (first: ${first.host === '-' ? '' : `${first.host}: `}${first.target}: ${(first.error ?? first.reasons.join('; ')).split('\n')[0]})` : '';
       throw new EngineError(
-        [failed.length ? `${failed.length} step(s) failed or were skipped` : '', lost.length ? `unreachable: ${lost.join(', ')}` : ''].filter(Boolean).join('; '),
+        [failed.length ? `${failed.length} step(s) failed or were skipped${firstSaid}` : '', lost.length ? `unreachable: ${lost.join(', ')}` : ''].filter(Boolean).join('; '),
         'fix the cause shown above and run deploy again; it continues where it stopped',
       );
     }
     // Every step succeeded on every host: the cloud now runs with these secrets (a --limit run reached only some).
-    if (!limit) recordAppliedSecrets(ctx.deployment.configDir, ctx.deployment.passwords);
+    if (!limit) {
+      recordAppliedSecrets(ctx.deployment.configDir, ctx.deployment.passwords);
+      recordDeployedInputs(ctx.deployment.configDir, ctx.inputsDir);
+    }
     if (ctx.deployment.globals.enable_keystone && existsSync(join(ctx.deployment.configDir, 'clouds.yaml'))) runPostDeploy(ctx);
     return results;
   } finally {
-    held.release();
+    held?.release();
+  }
+}
+
+/**
+ * A deploy never moves the cloud to another release or image tag (no backup, no rollback): berth
+ * upgrade does. Nor does it run over an upgrade that is not over.
+ */
+function assertNoUpgradeNeeded(ctx: DeploymentContext): void {
+  const configDir = ctx.deployment.configDir;
+  const pending = unfinishedUpgrade(configDir);
+  if (pending) {
+    throw new InputError(
+      `the upgrade of restore point ${pending.id} (${describeRelease(pending.from)} → ${describeRelease(pending.to)}) is not over (${pending.state})`,
+      `berth upgrade finishes it; berth rollback ${pending.id} undoes it`,
+    );
+  }
+  const deployed = deployedRelease(configDir);
+  const wanted = releaseOf(ctx);
+  if (deployed && (deployed.release !== wanted.release || deployed.tag !== wanted.tag)) {
+    throw new InputError(
+      `${join(configDir, 'globals.yml')}: the cloud runs ${describeRelease(deployed)}, and globals.yml names ${describeRelease(wanted)}`,
+      'berth upgrade moves it there (preflight, backup, a rollback when a step fails); or put the release and tag it runs back',
+    );
   }
 }
 
@@ -539,7 +573,12 @@ export async function runDestroy(ctx: DeploymentContext, adopt: boolean, selecti
   try {
     await Promise.all(hosts.map((name) => gate.run(name, () => destroyHost(ctx, name, ctx.hosts.get(name)!, adopt))));
     // What the cloud was deployed with is forgotten only once the whole cloud is gone.
-    if (!limit && !lost.length) forgetAppliedSecrets(ctx.deployment.configDir);
+    if (!limit && !lost.length) {
+      forgetAppliedSecrets(ctx.deployment.configDir);
+      forgetDeployedInputs(ctx.deployment.configDir);
+      // Their database backups were in the volumes just removed.
+      forgetRestorePoints(ctx.deployment.configDir);
+    }
   } finally {
     held.release();
   }

@@ -9,6 +9,7 @@ import { findInventory } from '../config/deployment.js';
 import { fileURLToPath } from 'node:url';
 import { registerBootstrapCommands } from './bootstrap-commands.js';
 import { registerMariadbCommands } from './mariadb-commands.js';
+import { registerUpgradeCommands } from './upgrade-commands.js';
 import { registerSshCommands } from './ssh-commands.js';
 import { registerDeployCommands, runDeploy, runGenpwd, runInit, runPostDeploy, runPrechecks } from './deploy-commands.js';
 import { closeHosts, loadContext } from '../deployment/context.js';
@@ -93,6 +94,7 @@ registerDeployCommands(program);
 registerSshCommands(program);
 registerBootstrapCommands(program);
 registerMariadbCommands(program);
+registerUpgradeCommands(program);
 
 async function runBuild(config: BuildConfig, patterns: string[], logDir: string, concurrency: number | undefined): Promise<void> {
   const format = program.opts().format;

@@ -24,6 +24,8 @@ export interface DeploymentContext {
   deployment: Deployment;
   /** The deployment's id (config dir's deployment-id); every object berth makes carries it. */
   deploymentId: string;
+  /** Where its inputs were read from: the config directory, or a copy (see LoadContextOptions.inputsDir). */
+  inputsDir: string;
   warnings: string[];
   build: BuildConfig;
   plan: Plan;
@@ -43,6 +45,16 @@ export interface LoadContextOptions {
   forks?: number;
   /** How a host of the inventory is reached (replaceable for tests). */
   connect?: (host: DeploymentHost) => Host;
+  /**
+   * Where the operator's inputs (globals.yml, passwords.yml, inventory, build.yml, config/) are read
+   * from, when not the config directory: a restore point's copy, or what the cloud was last deployed
+   * from. The deployment's state (its id, lock, known hosts, outputs) stays in the config directory.
+   */
+  inputsDir?: string;
+  /** Plan `berth upgrade`'s steps too (see PlanInput.upgrade). */
+  upgrade?: boolean;
+  /** Another context of the same deployment whose host connections are used instead of new ones. */
+  sharing?: DeploymentContext;
 }
 
 /** Hosts of every context loaded in this process, for closeHosts(). */
@@ -65,7 +77,8 @@ export function connectHost(h: DeploymentHost, knownHostsFile: string): Host {
 
 export async function loadContext(configDir: string, opts: LoadContextOptions = {}): Promise<DeploymentContext> {
   const secretDefs = catalogSecrets();
-  const { deployment, warnings } = loadDeployment(configDir, {
+  const inputsDir = opts.inputsDir ?? configDir;
+  const { deployment, warnings } = loadDeployment(inputsDir, {
     requiredSecrets: secretDefs.map((s) => s.name),
     fernetSecrets: secretDefs.filter((s) => s.kind === 'fernet').map((s) => s.name),
     defaultGroups: catalogGroups(),
@@ -95,23 +108,25 @@ export async function loadContext(configDir: string, opts: LoadContextOptions = 
         `so losing ${galera.length / 2} of them stops the database${galera.length === 2 ? ' (either one, with two)' : ''}; an odd count (${galera.length + 1}) survives that`,
     );
   }
+  deployment.configDir = configDir;
   const changed = new Set(changedSecrets(configDir, deployment.passwords));
   const rotations = secretDefs
     .filter((s) => changed.has(s.name))
     .map((s): SecretRotation => ({ key: s.name, how: s.rotation ?? 'the services using it restart', ...(s.cannotRotate ? { refused: s.cannotRotate } : {}) }));
 
-  const build = loadBuildConfig(configDir);
+  const build = loadBuildConfig(inputsDir);
   // An SSH host connects on first use (its facts, below); closeHosts() ends every connection at the end of the run.
   const knownHostsFile = join(configDir, 'known_hosts');
   const connect = opts.connect ?? ((h: DeploymentHost) => connectHost(h, knownHostsFile));
-  const hosts = new Map<string, Host>(deployment.hosts.map((h) => [h.name, connect(h)]));
+  const hosts = new Map<string, Host>(deployment.hosts.map((h) => [h.name, opts.sharing?.hosts.get(h.name) ?? connect(h)]));
   for (const host of hosts.values()) opened.add(host);
   const { facts, unreachable } = await gatherFacts(hosts, wantedInterfaces(deployment), opts.forks ?? DEFAULT_FORKS);
-  const desired = plan({ deployment, overrides: readOverrideFiles(configDir), images: build, facts }, catalog);
+  const desired = plan({ deployment, overrides: readOverrideFiles(inputsDir), images: build, facts, upgrade: opts.upgrade }, catalog);
   warnings.push(...desired.warnings);
   return {
     deployment,
     deploymentId,
+    inputsDir,
     warnings,
     build,
     plan: desired,

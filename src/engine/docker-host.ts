@@ -112,6 +112,10 @@ export class DockerHost implements Host {
     return (await this.engine.inspectImage(ref))?.id;
   }
 
+  tagImage(id: string, ref: string): Promise<void> {
+    return this.engine.tag(id, ref);
+  }
+
   imageTags(): Promise<Map<string, string>> {
     return this.engine.imageTags();
   }

@@ -114,6 +114,8 @@ export interface Host {
   listContainers(label: string, value?: string): Promise<ActualContainer[]>;
   inspect(nameOrId: string): Promise<ActualContainer | undefined>;
   imageId(ref: string): Promise<string | undefined>;
+  /** Points a reference at an image ID the host holds (rollback puts the previous images back under their names). */
+  tagImage(id: string, ref: string): Promise<void>;
   /** Every tagged image on the host, reference → image ID, in one call (deploy's missing-image check). */
   imageTags(): Promise<Map<string, string>>;
   /** Pulls an image, reporting progress as it goes; a failure in the engine's stream throws. */

@@ -3,7 +3,7 @@
 import { releaseContext, releaseNamed } from '../config/releases.js';
 import { createHash, createHmac } from 'node:crypto';
 import { posix } from 'node:path';
-import type { ServiceDef, ContainerDef, JobDef } from '../catalog/types.js';
+import type { ServiceDef, ContainerDef, JobDef, UpgradeCommandDef } from '../catalog/types.js';
 import { dependencyOrder } from '../catalog/index.js';
 import { imageRef, type BuildConfig } from '../config/build-config.js';
 import type { Deployment } from '../config/deployment.js';
@@ -12,7 +12,7 @@ import { hostsOf, type Inventory } from '../config/inventory.js';
 import { mergeIni, overrideLayerPaths, type IniLayer } from '../config/overrides.js';
 import { addressing, TUNNEL_BRIDGE, unknownHostsIn, type Addressing } from './addresses.js';
 import { renderInline, renderTemplate } from './templates.js';
-import type { ContainerSpec, DesiredContainer, DesiredJob, HostFacts, Plan, ServicePlan } from './types.js';
+import type { ContainerSpec, DesiredContainer, DesiredJob, HostFacts, Plan, ServicePlan, UpgradeExec } from './types.js';
 
 export interface PlanInput {
   deployment: Deployment;
@@ -25,6 +25,8 @@ export interface PlanInput {
    * facts (unreachable) is still planned; what needs its facts is marked `needsFactsOf`.
    */
   facts: Readonly<Record<string, HostFacts>>;
+  /** Plan `berth upgrade`'s steps too: the catalog's `upgrade` checks, before and after steps. */
+  upgrade?: boolean;
 }
 
 type ImageNaming = Pick<BuildConfig, 'registry' | 'namespace' | 'tag'>;
@@ -115,11 +117,13 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
 
   const services: ServicePlan[] = [];
   const warnings: string[] = [];
+  const upgradeChecks: DesiredJob[] = [];
   for (const svc of dependencyOrder(enabled)) {
     const hosts = hostsFor(svc);
     const dependsOn = balancer && svc !== balancer ? [...svc.dependsOn, balancer.name] : svc.dependsOn;
     const containers: DesiredContainer[] = [];
     const jobs: DesiredJob[] = [];
+    const upgradeAfter: UpgradeExec[] = [];
     for (const template of svc.containers.filter((c) => matches(c.when, g))) {
       const group = hostsFor(svc, template);
       if (!group.length) throw emptyGroup(deployment, svc, template, template.group ?? svc.group);
@@ -156,6 +160,15 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
       const context = hostContext(jobHost);
       if (svc.databases?.length) jobs.push(databaseJob(svc, jobHost, deployment, input.images, shared.database_address));
       if (svc.keystone) jobs.push(keystoneJob(svc, jobHost, deployment, input.images, context));
+      if (input.upgrade) {
+        // The schema expands with the new code before the service's own jobs (its db sync) and containers.
+        for (const step of svc.upgrade?.before ?? []) jobs.push(upgradeJob(svc, step, jobHost, context, deployment, input));
+        for (const step of svc.upgrade?.checks ?? []) upgradeChecks.push(upgradeJob(svc, step, jobHost, context, deployment, input));
+        for (const step of svc.upgrade?.after ?? []) {
+          const on = step.everyHost ? [...new Set(containers.filter((c) => c.name === step.container).map((c) => c.host))] : [jobHost];
+          for (const host of on) upgradeAfter.push({ host, name: `${svc.name}_upgrade_${step.name}`, container: step.container, command: step.command, ...(step.user ? { user: step.user } : {}) });
+        }
+      }
       for (const job of svc.jobs ?? []) jobs.push(serviceJob(svc, job, jobHost, context, deployment, input));
     }
     const teardown: DesiredJob[] = [];
@@ -170,7 +183,7 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
       }
     }
     for (const job of [...jobs, ...teardown]) Object.assign(job, needsFacts(at, job.spec, job.files));
-    if (containers.length || jobs.length) services.push({ service: svc.name, dependsOn, containers, jobs, teardown });
+    if (containers.length || jobs.length) services.push({ service: svc.name, dependsOn, containers, jobs, teardown, ...(upgradeAfter.length ? { upgradeAfter } : {}) });
   }
   // Host setup of services that are off: undone where they would run (they may have run before).
   const retiredTeardown = catalog
@@ -199,6 +212,7 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
     volumes,
     warnings,
     ...(balancer ? { loadBalancers: balancerHosts.map((host) => ({ host, container: 'haproxy' })) } : {}),
+    ...(input.upgrade ? { upgradeChecks } : {}),
   };
 }
 
@@ -389,17 +403,23 @@ function serviceJob(
   context: object,
   d: Deployment,
   input: PlanInput,
+  command?: string,
 ): DesiredJob {
   const template = svc.containers.find((c) => c.name === job.container && matches(c.when, d.globals));
   if (!template) throw new Error(`catalog: job ${job.name} of ${svc.name} names unknown container ${job.container}`);
   const def = resolveStrings(
-    { ...template, name: job.name, environment: { ...(template.environment ?? {}), ...job.environment } },
+    { ...template, name: job.name, command: command ?? template.command, environment: { ...(template.environment ?? {}), ...job.environment } },
     context,
   );
   const files = renderFiles(svc, def, host, context, input.overrides);
   const spec = { ...containerSpec(def, d, imageRef(input.images, def.image), 'COPY_ALWAYS'), restartPolicy: 'no' as const };
   const counted = job.inputs ? Object.fromEntries(job.inputs.map((f) => [f, files[f]])) : files;
   return { host, service: svc.name, name: job.name, phase: job.phase, spec, files, inputsHash: hashOf({ spec, counted }) };
+}
+
+/** An upgrade step as a job: the service's container, its config files, the step's command in config.json. */
+function upgradeJob(svc: ServiceDef, step: UpgradeCommandDef, host: string, context: object, d: Deployment, input: PlanInput): DesiredJob {
+  return serviceJob(svc, { name: `${svc.name}_upgrade_${step.name}`, container: step.container, phase: 'before', environment: {} }, host, context, d, input, step.command);
 }
 
 /** The shared database mechanism: a toolbox job creating the service's databases and accounts. */

@@ -76,6 +76,18 @@ export interface ServicePlan {
   jobs: DesiredJob[];
   /** Run by destroy, once per host, after the containers are gone: undo the host setup. */
   teardown: DesiredJob[];
+  /** Planned for `berth upgrade` only: commands run in its containers once they are all healthy (contract). */
+  upgradeAfter?: UpgradeExec[];
+}
+
+/** An upgrade step run in a running container (see UpgradeDef.after). */
+export interface UpgradeExec {
+  host: string;
+  /** `<service>_upgrade_<name>`. */
+  name: string;
+  container: string;
+  command: string;
+  user?: string;
 }
 
 /** What rotating one changed secret does, for `berth plan`. */
@@ -107,6 +119,8 @@ export interface Plan {
   warnings: string[];
   /** The haproxy containers in front of the services, when the deployment has a load balancer. */
   loadBalancers?: { host: string; container: string }[];
+  /** Planned for `berth upgrade` only: one-shot checks of the new release, run before any change. */
+  upgradeChecks?: DesiredJob[];
 }
 
 export const LABEL = {

@@ -10,7 +10,7 @@ import { InputError } from '../config/errors.js';
 import { isUnreachable, type ActualContainer, type ActualVolume, type Host } from '../engine/host.js';
 import { imagesByHost, missingImages, missingImagesError } from '../plan/images.js';
 import { canonicalJson, namedVolumes } from '../plan/plan.js';
-import { LABEL, type DesiredContainer, type DesiredJob, type Plan, type ServicePlan } from '../plan/types.js';
+import { LABEL, type DesiredContainer, type DesiredJob, type Plan, type ServicePlan, type UpgradeExec } from '../plan/types.js';
 import { appliedMarker, decide, type ContainerAction } from './diff.js';
 import { LoadBalancers } from './load-balancer.js';
 import { describeConflicts, isOurs, ownershipConflicts } from './ownership.js';
@@ -210,7 +210,33 @@ async function deployService(svc: ServicePlan, run: Run): Promise<ServiceOutcome
     if (why !== undefined) skipped(run, job, why);
     else if ((await runJob(job, run)).status === 'failed') return { ok: false, why: 'failed' };
   }
+  for (const step of svc.upgradeAfter ?? []) {
+    if (!inLimit(scope, step.host)) continue;
+    const why = skipReason(scope, step);
+    if (why !== undefined) {
+      skipped(run, step, why);
+      return { ok: false, why: `could not run ${step.name} (${why})` };
+    }
+    if ((await runUpgradeExec(step, run)).status === 'failed') return { ok: false, why: 'failed' };
+  }
   return { ok: true };
+}
+
+/** An upgrade's `after` step in the service's running container (contract, online data migrations): idempotent, so always run. */
+async function runUpgradeExec(step: UpgradeExec, run: Run): Promise<StepResult> {
+  const { opts, emitEnd } = run;
+  const t0 = Date.now();
+  const reasons = [`upgrade: ${step.command}`];
+  opts.onEvent?.({ type: 'step-start', host: step.host, target: step.name, action: 'exec', reasons });
+  if (opts.dryRun) return emitEnd({ host: step.host, target: step.name, action: 'exec', status: 'changed', reasons, durationMs: 0 });
+  try {
+    const r = await opts.hosts.get(step.host)!.exec(step.container, ['sh', '-c', step.command], step.user, opts.jobTimeoutMs ?? 15 * 60_000);
+    if (r.code !== 0) throw new Error(`exited with status ${r.code} in ${step.container}; last output:\n    ${r.output.trim().split('\n').slice(-15).join('\n    ')}`);
+    return emitEnd({ host: step.host, target: step.name, action: 'exec', status: 'changed', reasons, durationMs: Date.now() - t0 });
+  } catch (err) {
+    if (isUnreachable(err)) run.lost(step.host, err);
+    return emitEnd({ host: step.host, target: step.name, action: 'exec', status: 'failed', reasons, durationMs: Date.now() - t0, error: (err as Error).message });
+  }
 }
 
 /**
@@ -514,7 +540,8 @@ async function removeUndesiredOn(run: Run, hostName: string, view: HostView): Pr
   const kept = new Set<string>();
   const remove = async (c: ActualContainer): Promise<void> => {
     const t0 = Date.now();
-    const reasons = [`service ${c.labels[LABEL.service] ?? '?'} is not enabled here`];
+    const service = c.labels[LABEL.service] ?? '?';
+    const reasons = [upgradeStepName(c.name) ? `a step of an upgrade that is over` : `service ${service} is not enabled here`];
     opts.onEvent?.({ type: 'step-start', host: hostName, target: c.name, action: 'remove', reasons });
     if (!opts.dryRun) {
       await host.remove(c.name);
@@ -550,11 +577,16 @@ async function removeUndesiredOn(run: Run, hostName: string, view: HostView): Pr
   }
 }
 
+/** The containers of upgrade steps (`<service>_upgrade_<step>`, see plan's upgradeJob). */
+export function upgradeStepName(name: string): boolean {
+  return /^[a-z0-9]+_upgrade_[a-z0-9_]+$/.test(name);
+}
+
 function volumeLabels(deploymentId: string): Record<string, string> {
   return { [LABEL.deployment]: deploymentId, [LABEL.kind]: 'volume' };
 }
 
-function containerLabels(c: DesiredContainer, deploymentId: string): Record<string, string> {
+export function containerLabels(c: DesiredContainer, deploymentId: string): Record<string, string> {
   return {
     [LABEL.deployment]: deploymentId,
     [LABEL.managed]: 'true',

@@ -6,7 +6,7 @@ import type { ModuleFacts } from '../../src/engine/kernel-modules.js';
 import type { ContainerSpec } from '../../src/plan/types.js';
 import { PullProgress } from '../../src/engine/pull-progress.js';
 import type { Duplex } from 'node:stream';
-import { loadContext, type DeploymentContext } from '../../src/deployment/context.js';
+import { loadContext, type DeploymentContext, type LoadContextOptions } from '../../src/deployment/context.js';
 
 /** An image list holding every reference but the missing ones. */
 class EveryImage extends Map<string, string> {
@@ -78,7 +78,14 @@ export class MemoryHost implements Host {
   }
   async imageId(ref: string): Promise<string | undefined> {
     await this.enter('imageId', ref);
-    return this.missingImages.has(ref) ? undefined : `sha256:${ref}`;
+    return this.missingImages.has(ref) ? undefined : (this.tagged.get(ref) ?? `sha256:${ref}`);
+  }
+  /** References tagged by tagImage, with the ID given. */
+  readonly tagged = new Map<string, string>();
+  async tagImage(id: string, ref: string): Promise<void> {
+    await this.enter('tagImage', ref);
+    this.tagged.set(ref, id);
+    this.missingImages.delete(ref);
   }
   /** Every image is there but these. */
   async imageTags(): Promise<Map<string, string>> {
@@ -188,9 +195,11 @@ export async function memoryContext(
   facts: Readonly<Record<string, HostFacts>>,
   unreachable: readonly string[] = [],
   forks?: number,
+  more: Omit<LoadContextOptions, 'forks' | 'connect'> = {},
 ): Promise<{ ctx: DeploymentContext; hosts: Map<string, MemoryHost> }> {
   const hosts = new Map<string, MemoryHost>();
   const ctx = await loadContext(dir, {
+    ...more,
     ...(forks !== undefined ? { forks } : {}),
     connect: (h) => {
       const host = new MemoryHost(h.name, facts[h.name]);

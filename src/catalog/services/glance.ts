@@ -20,6 +20,13 @@ export const glance: ServiceDef = {
     endpoints: atEveryInterface(endpoint),
     user: { name: 'glance', passwordKey: 'glance_keystone_password', roles: ['admin'] },
   },
+  upgrade: {
+    before: [
+      { name: 'expand', container: 'glance_api', command: 'glance-manage db expand' },
+      { name: 'migrate', container: 'glance_api', command: 'glance-manage db migrate' },
+    ],
+    after: [{ name: 'contract', container: 'glance_api', command: 'glance-manage db contract' }],
+  },
   containers: [
     {
       name: 'glance_api',

@@ -28,6 +28,14 @@ export const keystone: ServiceDef = {
   ],
   databases: [{ name: 'keystone', user: 'keystone', passwordKey: 'keystone_database_password' }],
   rabbitmqUser: { user: 'keystone', passwordKey: 'keystone_rabbitmq_password' },
+  // Expand and migrate while the old keystone still runs; contract once only the new one does.
+  upgrade: {
+    before: [
+      { name: 'expand', container: 'keystone', command: 'keystone-manage db_sync --expand' },
+      { name: 'migrate', container: 'keystone', command: 'keystone-manage db_sync --migrate' },
+    ],
+    after: [{ name: 'contract', container: 'keystone', command: 'keystone-manage db_sync --contract' }],
+  },
   containers: [
     {
       name: 'keystone',

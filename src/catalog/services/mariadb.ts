@@ -29,6 +29,8 @@ export const mariadb: ServiceDef = {
     { name: 'mariadb_monitor_password', kind: 'password', rotation: 'MariaDB monitor account (cluster state only): set live, then the clustercheck restarts' },
     { name: 'mariadb_backup_database_password', kind: 'password', rotation: 'MariaDB backup account (state transfers, berth mariadb-backup): set live, then MariaDB restarts one node at a time' },
   ],
+  // The server's own tables after a new server version, on each node (a no-op within one version).
+  upgrade: { after: [{ name: 'tables', container: 'mariadb', command: 'mariadb-upgrade --protocol=socket', user: 'root', everyHost: true }] },
   containers: [
     {
       name: 'mariadb',

@@ -13,6 +13,7 @@ const agentCaps = ['NET_ADMIN', 'NET_RAW', 'SYS_ADMIN', 'SYS_PTRACE', 'DAC_READ_
 const netns = '/run/netns:/run/netns:shared';
 // The metadata agent's unix socket, which the haproxy proxies spawned by the l3 and dhcp agents reach.
 const metadataSocket = 'neutron_metadata_socket:/var/lib/neutron/kolla';
+const neutronDbManage = 'neutron-db-manage --config-file /etc/neutron/neutron.conf --config-file /etc/neutron/plugins/ml2/ml2_conf.ini';
 
 /** An agent: one process, host networking, reporting to neutron-server over RabbitMQ. */
 function agent(name: string, ini: { template: string; dest: string }, extra: Partial<ContainerDef>): ContainerDef {
@@ -66,6 +67,12 @@ export const neutron: ServiceDef = {
     endpoints: atEveryInterface(endpoint),
     // 'service': neutron sends port events to nova with a service token.
     user: { name: 'neutron', passwordKey: 'neutron_keystone_password', roles: ['admin', 'service'] },
+  },
+  // Expand while the old server runs; the contract branch once the new one does (neutron_bootstrap's
+  // upgrade head applies both for a new image: on one host the server is replaced right after).
+  upgrade: {
+    before: [{ name: 'expand', container: 'neutron_server', command: `${neutronDbManage} upgrade --expand` }],
+    after: [{ name: 'contract', container: 'neutron_server', command: `${neutronDbManage} upgrade --contract` }],
   },
   containers: [
     {

@@ -84,6 +84,12 @@ export const nova: ServiceDef = {
     // 'service': nova sends service tokens (its [service_user]) that glance and placement check.
     user: { name: 'nova', passwordKey: 'nova_keystone_password', roles: ['admin', 'service'] },
   },
+  // The schemas move with nova_bootstrap (api_db sync, db sync: it reruns for a new image).
+  upgrade: {
+    // Exit 1 is warnings only.
+    checks: [{ name: 'check', container: 'nova_api', command: "sh -c 'nova-status upgrade check || [ $? -eq 1 ]'" }],
+    after: [{ name: 'online_data_migrations', container: 'nova_api', command: 'nova-manage db online_data_migrations' }],
+  },
   containers: [
     {
       // The compute API and the metadata API in one process, as kolla does.

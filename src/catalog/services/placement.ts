@@ -20,6 +20,10 @@ export const placement: ServiceDef = {
     endpoints: atEveryInterface(endpoint),
     user: { name: 'placement', passwordKey: 'placement_keystone_password', roles: ['admin'] },
   },
+  upgrade: {
+    checks: [{ name: 'check', container: 'placement_api', command: "sh -c 'placement-status upgrade check || [ $? -eq 1 ]'" }],
+    after: [{ name: 'online_data_migrations', container: 'placement_api', command: 'placement-manage db online_data_migrations' }],
+  },
   containers: [
     {
       name: 'placement_api',
