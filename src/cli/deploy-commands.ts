@@ -187,7 +187,12 @@ export function registerDeployCommands(program: Command<[], Globals & { debug: b
 
 /** Holds the deployment lock for the rest of the process (released at exit, or taken over if the process is killed). */
 export function lock(ctx: DeploymentContext, command: string): DeploymentLock {
-  const held = acquireLock(ctx.deployment.configDir, command);
+  return lockConfigDir(ctx.deployment.configDir, command);
+}
+
+/** The same, before a context is loaded (berth upgrade and rollback load several). */
+export function lockConfigDir(configDir: string, command: string): DeploymentLock {
+  const held = acquireLock(configDir, command);
   if (held.tookOver) {
     const t = held.tookOver;
     console.error(`warning: took over the lock of a run that is gone (${t.command}, pid ${t.pid} on ${t.host}, started ${t.startedAt}); this run finishes its work`);

@@ -37,8 +37,7 @@ import {
 } from '../deployment/upgrade.js';
 import { EngineError } from '../engine/docker.js';
 import { formatBytes, formatDuration } from '../ui/format.js';
-import { contextWithWarnings, parseForks, runDeploy } from './deploy-commands.js';
-import { acquireLock } from '../deployment/lock.js';
+import { contextWithWarnings, lockConfigDir, parseForks, runDeploy } from './deploy-commands.js';
 
 type Globals = { configDir: string; format: 'text' | 'json' };
 
@@ -80,7 +79,7 @@ export function registerUpgradeCommands(program: Command<[], Globals & { debug: 
           'rerun with --yes-i-really-really-mean-it',
         );
       }
-      const held = acquireLock(configDir, 'berth rollback');
+      const held = lockConfigDir(configDir, 'berth rollback');
       try {
         await rollback(configDir, rp, { forks: o.forks, healthTimeoutMs: seconds(o.healthTimeout, '--health-timeout') * 1000, format: opts().format });
       } finally {
@@ -116,7 +115,7 @@ function phase(title: string): () => void {
 
 async function runUpgrade(configDir: string, o: RunOptions & { rollback: boolean }): Promise<void> {
   const t0 = Date.now();
-  const held = acquireLock(configDir, 'berth upgrade');
+  const held = lockConfigDir(configDir, 'berth upgrade');
   try {
     const pending = unfinishedUpgrade(configDir);
     if (pending && pending.state !== 'upgrading') {
