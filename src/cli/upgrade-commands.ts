@@ -8,7 +8,7 @@
 import type { Command } from '@commander-js/extra-typings';
 import { InputError } from '../config/errors.js';
 import { releaseNamed } from '../config/releases.js';
-import type { DeploymentContext } from '../deployment/context.js';
+import { assertRotatable, type DeploymentContext } from '../deployment/context.js';
 import { copyInputs, deployedInputsDir, hasDeployedInputs } from '../deployment/deployed-inputs.js';
 import { backupMariadb, restoreMariadb } from '../deployment/mariadb-backup.js';
 import {
@@ -164,6 +164,8 @@ async function runUpgrade(configDir: string, o: RunOptions & { rollback: boolean
     }
 
     let done = phase(`preflight: ${describeRelease(from)} → ${describeRelease(target)}`);
+    // A secret berth cannot rotate would stop the upgrade's deploy: said before the backup.
+    assertRotatable(next);
     await assertImagesPresent(next);
     await assertAsDeployed(current);
     await assertBackupRoom(current);

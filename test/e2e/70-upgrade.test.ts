@@ -186,11 +186,11 @@ describe('berth upgrade and rollback (all-in-one, a new image tag of the default
     changeImage(tags.unhealthy, 'placement-api', ['COPY healthcheck_curl /usr/local/bin/healthcheck_curl'], { healthcheck_curl: '#!/bin/sh\necho "berth e2e: this image is never healthy" >&2\nexit 1\n' });
     setTag(tags.unhealthy);
     const t0 = Date.now();
-    const r = run(['upgrade', '--health-timeout', '45']);
+    const r = run(['upgrade', '--health-timeout', '90']);
     t.diagnostic(`failed upgrade and its rollback: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     assert.equal(r.status, 1, `${r.out}\n${r.err}`);
     assert.match(r.err, /the upgrade to 2025\.1 \(tag 2025\.1-u2\) failed and was rolled back: the cloud runs 2025\.1 \(tag 2025\.1-u1\) again/);
-    assert.match(r.err, /placement_api: not healthy after 45s/);
+    assert.match(r.err, /placement_api: not healthy after 90s/);
     assert.match(r.out, /restoring mariadb-\d{8}T\d{6}Z/);
     assert.equal(imageOf('placement_api'), `berth/placement-api:${tags.good}`);
     assert.deepEqual(restorePoints().map((rp) => rp.state), ['upgraded', 'rolled-back']);

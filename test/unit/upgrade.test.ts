@@ -7,7 +7,9 @@ import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { runDeploy } from '../../src/cli/deploy-commands.js';
 import { catalogSecrets } from '../../src/catalog/index.js';
+import type { InputError } from '../../src/config/errors.js';
 import { genpwd } from '../../src/config/passwords.js';
 import { copyInputs, deployedInputsDir, deployedRelease, recordDeployedInputs } from '../../src/deployment/deployed-inputs.js';
 import { ensureDeploymentId } from '../../src/deployment/identity.js';
@@ -145,4 +147,22 @@ test('rollback puts each image reference back on the image it named, and refuses
   host.tagged.clear();
   host.missingImages.add('sha256:old-keystone');
   await assert.rejects(retagImages(ctx, rp, () => undefined), /localhost: image sha256:old-keystone .* is no longer on the host/);
+});
+
+test('deploy refuses to move the cloud to another tag, and to run over an upgrade that is not over', async () => {
+  const dir = configDir('network_interface: eth0\n');
+  recordDeployedInputs(dir, dir);
+  writeFileSync(join(dir, 'globals.yml'), 'network_interface: eth0\nopenstack_tag: "2025.1-next"\n');
+  const { ctx } = await memoryContext(dir, facts);
+  await assert.rejects(runDeploy(ctx, 'text', { dryRun: false }), (err: InputError) => {
+    assert.match(err.message, /the cloud runs 2025\.1, and globals\.yml names 2025\.1 \(tag 2025\.1-next\)/);
+    assert.match(err.hint!, /berth upgrade moves it there/);
+    return true;
+  });
+
+  writeFileSync(join(dir, 'globals.yml'), 'network_interface: eth0\n');
+  const rp = createRestorePoint(dir, { id: newRestorePointId(), created: '', from: { release: '2025.1', tag: '2025.1' }, to: { release: '2025.1', tag: '2025.1-next' }, images: {} });
+  saveRestorePoint(dir, rp, 'upgrading');
+  const { ctx: again } = await memoryContext(dir, facts);
+  await assert.rejects(runDeploy(again, 'text', { dryRun: false }), /is not over \(upgrading\)/);
 });
