@@ -403,12 +403,11 @@ function serviceJob(
   context: object,
   d: Deployment,
   input: PlanInput,
-  command?: string,
 ): DesiredJob {
   const template = svc.containers.find((c) => c.name === job.container && matches(c.when, d.globals));
   if (!template) throw new Error(`catalog: job ${job.name} of ${svc.name} names unknown container ${job.container}`);
   const def = resolveStrings(
-    { ...template, name: job.name, command: command ?? template.command, environment: { ...(template.environment ?? {}), ...job.environment } },
+    { ...template, name: job.name, environment: { ...(template.environment ?? {}), ...job.environment } },
     context,
   );
   const files = renderFiles(svc, def, host, context, input.overrides);
@@ -419,7 +418,14 @@ function serviceJob(
 
 /** An upgrade step as a job: the service's container, its config files, the step's command in config.json. */
 function upgradeJob(svc: ServiceDef, step: UpgradeCommandDef, host: string, context: object, d: Deployment, input: PlanInput): DesiredJob {
-  return serviceJob(svc, { name: `${svc.name}_upgrade_${step.name}`, container: step.container, phase: 'before', environment: {} }, host, context, d, input, step.command);
+  const template = svc.containers.find((c) => c.name === step.container && matches(c.when, d.globals));
+  if (!template) throw new Error(`catalog: upgrade step ${step.name} of ${svc.name} names unknown container ${step.container}`);
+  // Rendered as the container it upgrades: its templates and the operator's overrides see that name.
+  const def = resolveStrings({ ...template, command: step.command }, context);
+  const files = renderFiles(svc, def, host, context, input.overrides);
+  const name = `${svc.name}_upgrade_${step.name}`;
+  const spec = { ...containerSpec({ ...def, name }, d, imageRef(input.images, def.image), 'COPY_ALWAYS'), restartPolicy: 'no' as const };
+  return { host, service: svc.name, name, phase: 'before', spec, files, inputsHash: hashOf({ spec, files }) };
 }
 
 /** The shared database mechanism: a toolbox job creating the service's databases and accounts. */

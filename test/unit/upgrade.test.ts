@@ -166,3 +166,12 @@ test('deploy refuses to move the cloud to another tag, and to run over an upgrad
   const { ctx: again } = await memoryContext(dir, facts);
   await assert.rejects(runDeploy(again, 'text', { dryRun: false }), /is not over \(upgrading\)/);
 });
+
+test("an upgrade step's files are rendered as the container it upgrades (neutron-server's [database] section)", async () => {
+  const { ctx } = await memoryContext(configDir(), facts, [], undefined, { upgrade: true });
+  const neutron = ctx.plan.services.find((s) => s.service === 'neutron')!;
+  const expand = neutron.jobs.find((j) => j.name === 'neutron_upgrade_expand')!;
+  const server = neutron.containers.find((c) => c.name === 'neutron_server')!;
+  assert.equal(expand.files['neutron.conf'], server.files['neutron.conf']);
+  assert.match(expand.files['neutron.conf']!, /^\[database\]\nconnection = mysql\+pymysql:/m);
+});
