@@ -92,6 +92,8 @@ const fields = {
     .default(86400),
   database_port: port(3306),
   rabbitmq_port: port(5672),
+  // RabbitMQ's management UI and HTTP API, on each node's API address (and through haproxy on the VIP).
+  rabbitmq_management_port: port(15672),
   memcached_port: port(11211),
   keystone_public_port: port(5000),
   horizon_port: port(80),

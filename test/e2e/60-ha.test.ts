@@ -7,9 +7,10 @@
 // deploy with the data made before. Too long for every CI run: `scripts/test ha`.
 import assert from 'node:assert/strict';
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { parse } from 'yaml';
 import { REGISTRY_CONTAINER, REGISTRY_VOLUME } from '../../src/deployment/registry.js';
 import { galeraStatus, rabbitRunning, until, vipHolders } from '../hosts/cluster.js';
 import { BASE_IMAGE, hostAddress, inHost, removeTestHosts, startTestHosts, testKey, waitReady, type TestHost } from '../hosts/hosts.js';
@@ -123,7 +124,7 @@ describe('HA: 3 control hosts (haproxy, keepalived, Galera, RabbitMQ cluster) an
     ok(['init-runonce']);
   });
 
-  test('one host holds the VIP; Galera has 3 Synced nodes; RabbitMQ runs 3 nodes in one cluster', () => {
+  test('one host holds the VIP; Galera has 3 Synced nodes; RabbitMQ runs 3 nodes in one cluster, its management UI on the VIP', async () => {
     assert.equal(holders().length, 1);
     for (const h of controls) {
       const s = galeraStatus(h);
@@ -131,6 +132,14 @@ describe('HA: 3 control hosts (haproxy, keepalived, Galera, RabbitMQ cluster) an
       assert.equal(s.wsrep_local_state_comment, 'Synced');
       assert.equal(rabbitRunning(h), 3, h.container);
     }
+    const ui = await fetch(`http://${VIP}:15672/`);
+    assert.equal(ui.status, 200);
+    assert.match(await ui.text(), /RabbitMQ Management/);
+    // A service's account (tagged management) reads the cluster's overview through the VIP.
+    const passwords = parse(readFileSync(join(cloud.configDir, 'passwords.yml'), 'utf8')) as Record<string, string>;
+    const overview = await fetch(`http://${VIP}:15672/api/overview`, { headers: { authorization: `Basic ${Buffer.from(`keystone:${passwords.keystone_rabbitmq_password}`).toString('base64')}` } });
+    assert.equal(overview.status, 200);
+    assert.match(String((await overview.json() as { cluster_name?: string }).cluster_name), /^rabbit@/);
   });
 
   test('the VIP holder killed: the VIP moves, the probe recovers, quorum holds, a server is created meanwhile', async (t) => {

@@ -6,6 +6,8 @@ export const rabbitmq: ServiceDef = {
   group: 'rabbitmq',
   groups: { rabbitmq: ['control'] },
   dependsOn: [],
+  // The management UI: through the VIP, to whichever node answers (each shows the whole cluster).
+  frontends: [{ name: 'rabbitmq_management', container: 'rabbitmq', port: '{{ globals.rabbitmq_management_port }}', mode: 'http', check: { path: '/' } }],
   secrets: [{ name: 'rabbitmq_cluster_cookie', kind: 'password', rotation: 'Erlang cookie: RabbitMQ restarts (its clients reconnect)' }],
   containers: [
     {
@@ -33,7 +35,7 @@ export const rabbitmq: ServiceDef = {
         { path: '/var/lib/rabbitmq', owner: 'rabbitmq:rabbitmq', recurse: true },
         { path: '/var/log/kolla/rabbitmq', owner: 'rabbitmq:rabbitmq', recurse: true },
       ],
-      ports: ['{{ globals.rabbitmq_port }}', '25672', '4369'],
+      ports: ['{{ globals.rabbitmq_port }}', '{{ globals.rabbitmq_management_port }}', '25672', '4369'],
       healthcheck: { test: 'healthcheck_listen beam.smp {{ globals.rabbitmq_port }}', intervalSeconds: 10 },
       // One node at a time, the next once this one is back in the cluster with every other one.
       rollout: 'rolling',
