@@ -33,7 +33,7 @@ import { forgetAppliedSecrets, recordAppliedSecrets } from '../deployment/applie
 import { deployedRelease, forgetDeployedInputs, recordDeployedInputs } from '../deployment/deployed-inputs.js';
 import { forgetRestorePoints, unfinishedUpgrade } from '../deployment/restore-points.js';
 import { describeRelease, releaseOf } from '../deployment/upgrade.js';
-import { assertRotatable, loadContext, toolHostName, type DeploymentContext, type LoadContextOptions } from '../deployment/context.js';
+import { assertRotatable, loadContext, localHosts, toolHostName, type DeploymentContext, type LoadContextOptions } from '../deployment/context.js';
 import { ensureDeploymentId } from '../deployment/identity.js';
 import { acquireLock, type DeploymentLock } from '../deployment/lock.js';
 
@@ -235,10 +235,6 @@ export function runGenpwd(configDir: string): void {
 }
 
 /** The inventory's hosts that are this machine (ansible_connection=local). */
-export function localHosts(ctx: Pick<DeploymentContext, 'deployment'>): Set<string> {
-  return new Set(ctx.deployment.hosts.filter((h) => h.connection === 'local').map((h) => h.name));
-}
-
 export async function runPull(ctx: DeploymentContext, format: 'text' | 'json', selection: HostSelection = {}): Promise<void> {
   // No --limit warnings: they are about what a deploy leaves unchecked, and a pull checks nothing.
   const selected = selection.limit === undefined ? undefined : resolveLimit(ctx.deployment.inventory, selection.limit);

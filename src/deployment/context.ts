@@ -169,6 +169,11 @@ export async function gatherFacts(
   return { facts, unreachable };
 }
 
+/** The inventory hosts that are this machine (ansible_connection=local): a missing image there is built, not pulled. */
+export function localHosts(ctx: Pick<DeploymentContext, 'deployment'>): Set<string> {
+  return new Set(ctx.deployment.hosts.filter((h) => h.connection === 'local').map((h) => h.name));
+}
+
 /** A deploy with a secret berth cannot rotate stops here, before any change (exit 2). */
 export function assertRotatable(ctx: DeploymentContext): void {
   const refused = ctx.rotations.filter((r) => r.refused);

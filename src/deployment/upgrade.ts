@@ -10,7 +10,7 @@ import { EngineError } from '../engine/docker.js';
 import { imagesByHost, missingImageLines, missingImages } from '../plan/images.js';
 import { LABEL } from '../plan/types.js';
 import { containerLabels, deploy, runToCompletion, upgradeStepName, type StepResult } from '../reconcile/deploy.js';
-import type { DeploymentContext } from './context.js';
+import { localHosts, type DeploymentContext } from './context.js';
 import { mariadbNodes, nodeTool } from './galera.js';
 import type { ReleaseTag, RestorePoint } from './restore-points.js';
 
@@ -48,7 +48,7 @@ function describeDrift(r: StepResult): string {
 export async function assertImagesPresent(next: DeploymentContext): Promise<void> {
   const missing = new Map<string, string[]>();
   for (const [host, refs] of imagesByHost(next.plan)) missing.set(host, missingImages(refs, await next.hosts.get(host)!.imageTags()));
-  const lines = missingImageLines(missing, new Set());
+  const lines = missingImageLines(missing, localHosts(next));
   if (lines.length) throw new InputError(`images of ${describeRelease(releaseOf(next))} are missing:\n  ${lines.join('\n  ')}`, 'build or pull them (berth build, berth pull), then run berth upgrade again; nothing has changed');
 }
 

@@ -131,7 +131,7 @@ describe('berth upgrade and rollback (all-in-one, a new image tag of the default
     setTag(`${imageTag}-absent`);
     const missing = run(['upgrade']);
     assert.equal(missing.status, 2, missing.out + missing.err);
-    assert.match(missing.err, /images of 2025\.1 \(tag 2025\.1-absent\) are missing:\n\s+localhost: image berth\/\S+:2025\.1-absent and \d+ more not on the host/);
+    assert.match(missing.err, /images of 2025\.1 \(tag 2025\.1-absent\) are missing:\n\s+localhost: image berth\/\S+:2025\.1-absent and \d+ more not on the host; run berth build/);
     const deployed = run(['deploy']);
     assert.equal(deployed.status, 2, deployed.out + deployed.err);
     assert.match(deployed.err, /the cloud runs 2025\.1, and globals\.yml names 2025\.1 \(tag 2025\.1-absent\).*\n.*berth upgrade moves it there/);
