@@ -259,4 +259,25 @@ describe('HA: 3 control hosts (haproxy, keepalived, Galera, RabbitMQ cluster) an
     assert.doesNotMatch(projects, /^ha-after-backup$/m);
     for (const h of controls) assert.equal(galeraStatus(h).wsrep_cluster_size, '3');
   });
+
+  test('berth upgrade to a new image tag with the probe through the VIP: rolling, measured', async (t) => {
+    // Every host's images under a new tag, as a rebuilt set pushed and pulled would be (same layers).
+    const tag = `${imageTag}-ha1`;
+    for (const h of hosts) {
+      const r = inHost(h, `docker images --format '{{.Repository}}:{{.Tag}}' | grep ':${imageTag}$' | while read -r ref; do docker tag "$ref" "\${ref%:*}:${tag}"; done`);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const globals = join(cloud.configDir, 'globals.yml');
+    writeFileSync(globals, `${readFileSync(globals, 'utf8')}openstack_tag: "${tag}"\n`);
+    probe ??= startProbe(cloud.configDir, VIP, probeLog);
+    await until('the probe answers', () => summary(probeLog, Date.now() - 5000).rounds - summary(probeLog, Date.now() - 5000).failed > 3, 120_000, 500);
+    const t0 = Date.now();
+    const r = run(['upgrade', '--health-timeout', '180']);
+    const p = summary(probeLog, t0);
+    t.diagnostic(`HA tag upgrade: ${((Date.now() - t0) / 1000).toFixed(1)} s, exit ${r.status}; probe: ${p.rounds} rounds, ${p.failed} failed, longest outage ${p.outage.ms} ms: ${p.errors.join('; ')}`);
+    assert.equal(r.status, 0, `${r.out}\n${r.err}`);
+    assert.match(r.out, /upgraded to 2025\.1 \(tag 2025\.1-ha1\)/);
+    for (const h of controls) assert.equal(galeraStatus(h).wsrep_cluster_size, '3');
+    t.diagnostic(`berth check clean ${await checkClean()} ms after the upgrade`);
+  });
 });
