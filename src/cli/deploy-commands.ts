@@ -234,7 +234,6 @@ export function runGenpwd(configDir: string): void {
   console.log(added.length ? `generated ${added.length} secret(s) in ${join(configDir, 'passwords.yml')}: ${added.join(', ')}` : 'every secret in passwords.yml is set; nothing changed');
 }
 
-/** The inventory's hosts that are this machine (ansible_connection=local). */
 export async function runPull(ctx: DeploymentContext, format: 'text' | 'json', selection: HostSelection = {}): Promise<void> {
   // No --limit warnings: they are about what a deploy leaves unchecked, and a pull checks nothing.
   const selected = selection.limit === undefined ? undefined : resolveLimit(ctx.deployment.inventory, selection.limit);

@@ -9,7 +9,8 @@ import { InputError } from '../config/errors.js';
 import { EngineError } from '../engine/docker.js';
 import { imagesByHost, missingImageLines, missingImages } from '../plan/images.js';
 import { LABEL } from '../plan/types.js';
-import { containerLabels, deploy, runToCompletion, upgradeStepName, type StepResult } from '../reconcile/deploy.js';
+import { isUpgradeStep } from '../plan/plan.js';
+import { containerLabels, deploy, runToCompletion, type StepResult } from '../reconcile/deploy.js';
 import { localHosts, type DeploymentContext } from './context.js';
 import { mariadbNodes, nodeTool } from './galera.js';
 import type { ReleaseTag, RestorePoint } from './restore-points.js';
@@ -154,7 +155,7 @@ export async function putBackMariadb(prev: DeploymentContext, say: (line: string
 /** The containers of an upgrade's steps, removed once it is over (a later deploy would too). */
 export async function removeUpgradeSteps(ctx: DeploymentContext): Promise<void> {
   for (const svc of ctx.plan.services) {
-    for (const job of svc.jobs.filter((j) => upgradeStepName(j.name))) {
+    for (const job of svc.jobs.filter((j) => isUpgradeStep(j.name))) {
       const host = ctx.hosts.get(job.host)!;
       await host.remove(job.name).catch(() => undefined);
       await host.removeDir(posix.join(ctx.plan.configRoot, job.name)).catch(() => undefined);

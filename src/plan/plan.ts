@@ -166,7 +166,7 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
         for (const step of svc.upgrade?.checks ?? []) upgradeChecks.push(upgradeJob(svc, step, jobHost, context, deployment, input));
         for (const step of svc.upgrade?.after ?? []) {
           const on = step.everyHost ? [...new Set(containers.filter((c) => c.name === step.container).map((c) => c.host))] : [jobHost];
-          for (const host of on) upgradeAfter.push({ host, name: `${svc.name}_upgrade_${step.name}`, container: step.container, command: step.command, ...(step.user ? { user: step.user } : {}) });
+          for (const host of on) upgradeAfter.push({ host, name: upgradeStepName(svc.name, step.name), container: step.container, command: step.command, ...(step.user ? { user: step.user } : {}) });
         }
       }
       for (const job of svc.jobs ?? []) jobs.push(serviceJob(svc, job, jobHost, context, deployment, input));
@@ -416,6 +416,16 @@ function serviceJob(
   return { host, service: svc.name, name: job.name, phase: job.phase, spec, files, inputsHash: hashOf({ spec, counted }) };
 }
 
+/** The container name of a service's upgrade step (a job, or the name of an exec in the recap). */
+export function upgradeStepName(service: string, step: string): string {
+  return `${service}_upgrade_${step}`;
+}
+
+/** Whether a container is an upgrade step's (see upgradeStepName). */
+export function isUpgradeStep(name: string): boolean {
+  return /^[a-z0-9]+_upgrade_[a-z0-9_]+$/.test(name);
+}
+
 /** An upgrade step as a job: the service's container, its config files, the step's command in config.json. */
 function upgradeJob(svc: ServiceDef, step: UpgradeCommandDef, host: string, context: object, d: Deployment, input: PlanInput): DesiredJob {
   const template = svc.containers.find((c) => c.name === step.container && matches(c.when, d.globals));
@@ -423,7 +433,7 @@ function upgradeJob(svc: ServiceDef, step: UpgradeCommandDef, host: string, cont
   // Rendered as the container it upgrades: its templates and the operator's overrides see that name.
   const def = resolveStrings({ ...template, command: step.command }, context);
   const files = renderFiles(svc, def, host, context, input.overrides);
-  const name = `${svc.name}_upgrade_${step.name}`;
+  const name = upgradeStepName(svc.name, step.name);
   const spec = { ...containerSpec({ ...def, name }, d, imageRef(input.images, def.image), 'COPY_ALWAYS'), restartPolicy: 'no' as const };
   return { host, service: svc.name, name, phase: 'before', spec, files, inputsHash: hashOf({ spec, files }) };
 }

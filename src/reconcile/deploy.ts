@@ -9,7 +9,7 @@ import { posix } from 'node:path';
 import { InputError } from '../config/errors.js';
 import { isUnreachable, type ActualContainer, type ActualVolume, type Host } from '../engine/host.js';
 import { imagesByHost, missingImages, missingImagesError } from '../plan/images.js';
-import { canonicalJson, namedVolumes } from '../plan/plan.js';
+import { canonicalJson, isUpgradeStep, namedVolumes } from '../plan/plan.js';
 import { LABEL, type DesiredContainer, type DesiredJob, type Plan, type ServicePlan, type UpgradeExec } from '../plan/types.js';
 import { appliedMarker, decide, type ContainerAction } from './diff.js';
 import { LoadBalancers } from './load-balancer.js';
@@ -541,7 +541,7 @@ async function removeUndesiredOn(run: Run, hostName: string, view: HostView): Pr
   const remove = async (c: ActualContainer): Promise<void> => {
     const t0 = Date.now();
     const service = c.labels[LABEL.service] ?? '?';
-    const reasons = [upgradeStepName(c.name) ? `a step of an upgrade that is over` : `service ${service} is not enabled here`];
+    const reasons = [isUpgradeStep(c.name) ? 'a step of an upgrade that is over' : `service ${service} is not enabled here`];
     opts.onEvent?.({ type: 'step-start', host: hostName, target: c.name, action: 'remove', reasons });
     if (!opts.dryRun) {
       await host.remove(c.name);
@@ -575,11 +575,6 @@ async function removeUndesiredOn(run: Run, hostName: string, view: HostView): Pr
     opts.onEvent?.({ type: 'step-start', host: hostName, target: `volume ${v}`, action: 'keep', reasons });
     emitEnd({ host: hostName, target: `volume ${v}`, action: 'keep', status: 'ok', reasons, durationMs: 0 });
   }
-}
-
-/** The containers of upgrade steps (`<service>_upgrade_<step>`, see plan's upgradeJob). */
-export function upgradeStepName(name: string): boolean {
-  return /^[a-z0-9]+_upgrade_[a-z0-9_]+$/.test(name);
 }
 
 function volumeLabels(deploymentId: string): Record<string, string> {
