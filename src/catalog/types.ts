@@ -86,6 +86,20 @@ export interface ContainerDef {
    * host's copy changes in a rolling change (RabbitMQ: every node of the cluster running again).
    */
   rolloutGate?: string;
+  /**
+   * A duty the copy on one host holds for all the copies (keepalived beside haproxy: the VIP). In a
+   * rolling change the holder changes last; before it stops, `handOff` (run in it) makes the duty
+   * move, and berth waits until `holds` (also run in it) fails. `resume` runs in the new copy once
+   * it is healthy, and in every copy at the start of a deploy (a run killed in between).
+   */
+  handOff?: HandOffDef;
+}
+
+export interface HandOffDef {
+  /** Succeeds while this host holds the duty (templated). */
+  holds: string;
+  handOff: string;
+  resume: string;
 }
 
 /**

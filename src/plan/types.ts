@@ -45,6 +45,8 @@ export interface DesiredContainer {
   rollout?: 'serial' | 'rolling';
   /** Must succeed in the container before the next host's copy changes (see ContainerDef.rolloutGate). */
   rolloutGate?: string;
+  /** Hands its duty to another copy before it stops (see ContainerDef.handOff); only when it has other copies. */
+  handOff?: { holds: string; handOff: string; resume: string };
   /** haproxy backends it is a server of: drained before it restarts, readied after. */
   balanced?: { backend: string; server: string }[];
   /** Address and TCP ports it listens on, for prechecks. */

@@ -12,6 +12,7 @@ import { imagesByHost, missingImages, missingImagesError } from '../plan/images.
 import { canonicalJson, isUpgradeStep, namedVolumes } from '../plan/plan.js';
 import { LABEL, type DesiredContainer, type DesiredJob, type Plan, type ServicePlan, type UpgradeExec } from '../plan/types.js';
 import { appliedMarker, decide, type ContainerAction } from './diff.js';
+import { handOff, holdsDuty, resume, rollHolderLast } from './hand-off.js';
 import { LoadBalancers } from './load-balancer.js';
 import { describeConflicts, isOurs, ownershipConflicts } from './ownership.js';
 import { HostGate, inLimit, skipReason, type Scope } from './scope.js';
@@ -104,6 +105,7 @@ export async function deploy(opts: DeployOptions): Promise<StepResult[]> {
   if (!opts.dryRun) await ensureVolumes(run);
   await removeUndesired(run);
   if (balancers && !opts.dryRun) await readyLeftovers(run, balancers);
+  if (!opts.dryRun) await resumeLeftovers(run);
 
   // Services run as soon as everything they depend on succeeded.
   const done = new Map<string, Promise<ServiceOutcome>>();
@@ -155,6 +157,13 @@ async function deployService(svc: ServicePlan, run: Run): Promise<ServiceOutcome
   const mine = svc.containers.filter((c) => inLimit(scope, c.host));
   const previousCopy = rollingOrder(mine, run.views);
   const converging = new Map<DesiredContainer, Promise<StepResult | undefined>>();
+  const stoppedAt = (c: DesiredContainer, before: DesiredContainer): StepResult =>
+    run.emitEnd({ host: c.host, target: c.name, action: 'skip', status: 'skipped', reasons: [`rolling change stopped: ${before.name} on ${before.host} did not come up`], durationMs: 0 });
+  const notUp = (r: StepResult | undefined): boolean => r !== undefined && (r.status === 'failed' || (r.status === 'skipped' && !run.unreachableSkips.has(r)));
+  for (const copies of holderLastCopies(mine, run.views)) {
+    const holds = (c: DesiredContainer): Promise<boolean> => (run.views.get(c.host)?.containers.get(c.name)?.running ? holdsDuty(run.opts.hosts.get(c.host)!, c) : Promise.resolve(false));
+    for (const [c, p] of rollHolderLast(copies, holds, (c) => convergeUnordered(c), notUp, stoppedAt)) converging.set(c, p);
+  }
   const convergeAfterDeps = (c: DesiredContainer): Promise<StepResult | undefined> => {
     let p = converging.get(c);
     if (p) return p;
@@ -162,11 +171,7 @@ async function deployService(svc: ServicePlan, run: Run): Promise<ServiceOutcome
     if (before) {
       // The previous host's copy first; a rolling change stops at the first copy that failed, so
       // the copies not yet touched keep serving.
-      p = convergeAfterDeps(before).then((r) =>
-        r !== undefined && (r.status === 'failed' || (r.status === 'skipped' && !run.unreachableSkips.has(r)))
-          ? run.emitEnd({ host: c.host, target: c.name, action: 'skip', status: 'skipped', reasons: [`rolling change stopped: ${before.name} on ${before.host} did not come up`], durationMs: 0 })
-          : convergeUnordered(c),
-      );
+      p = convergeAfterDeps(before).then((r) => (notUp(r) ? stoppedAt(c, before) : convergeUnordered(c)));
       converging.set(c, p);
       return p;
     }
@@ -246,16 +251,28 @@ async function runUpgradeExec(step: UpgradeExec, run: Run): Promise<StepResult> 
  */
 function rollingOrder(containers: readonly DesiredContainer[], views: ReadonlyMap<string, HostView>): Map<DesiredContainer, DesiredContainer> {
   const previous = new Map<DesiredContainer, DesiredContainer>();
-  const byName = new Map<string, DesiredContainer[]>();
-  for (const c of containers) byName.set(c.name, [...(byName.get(c.name) ?? []), c]);
-  for (const copies of byName.values()) {
-    if (copies.length < 2) continue;
-    const running = copies.some((c) => views.get(c.host)?.containers.get(c.name)?.running);
-    const rollout = copies[0]!.rollout;
-    if (rollout === undefined || (rollout === 'rolling' && !running)) continue;
+  for (const copies of oneAtATime(containers, views)) {
+    if (copies[0]!.handOff) continue;
     copies.slice(1).forEach((c, i) => previous.set(c, copies[i]!));
   }
   return previous;
+}
+
+/** Copies that go one at a time with a duty to hand off: their order is chosen as they go (rollHolderLast). */
+function holderLastCopies(containers: readonly DesiredContainer[], views: ReadonlyMap<string, HostView>): DesiredContainer[][] {
+  return oneAtATime(containers, views).filter((copies) => copies[0]!.handOff);
+}
+
+/** Each container's copies (in inventory order) that change one host at a time in this run. */
+function oneAtATime(containers: readonly DesiredContainer[], views: ReadonlyMap<string, HostView>): DesiredContainer[][] {
+  const byName = new Map<string, DesiredContainer[]>();
+  for (const c of containers) byName.set(c.name, [...(byName.get(c.name) ?? []), c]);
+  return [...byName.values()].filter((copies) => {
+    if (copies.length < 2) return false;
+    const running = copies.some((c) => views.get(c.host)?.containers.get(c.name)?.running);
+    const rollout = copies[0]!.rollout;
+    return rollout === 'serial' || (rollout === 'rolling' && running);
+  });
 }
 
 function converge(desired: DesiredContainer, run: Run): Promise<StepResult> {
@@ -287,6 +304,8 @@ async function convergeOn(desired: DesiredContainer, run: Run): Promise<StepResu
         throw new Error(`image ${desired.spec.image} is not on host ${desired.host}; run berth build (or pull)`);
       }
       await host.syncDir(dir, desired.files);
+      // The VIP (a duty) moves to another copy before this one goes down.
+      if (desired.handOff && container?.running && (action.kind === 'recreate' || action.kind === 'restart')) await handOff(host, desired);
       // haproxy stops sending it requests before it goes down (the other hosts' copies take them).
       if (run.balancers && desired.balanced && (action.kind === 'recreate' || action.kind === 'restart')) await run.balancers.drain(desired.balanced);
       if (action.kind === 'recreate') await host.remove(desired.name);
@@ -306,6 +325,7 @@ async function convergeOn(desired: DesiredContainer, run: Run): Promise<StepResu
       }
       await waitHealthy(host, desired, opts.healthTimeoutMs);
       if (desired.rolloutGate) await waitGate(host, desired, opts.healthTimeoutMs);
+      if (desired.handOff) await resume(host, desired);
       if (run.balancers && desired.balanced) await run.balancers.ready(desired.balanced);
     }
     return emitEnd({ host: desired.host, target: desired.name, action: action.kind, status: 'changed', reasons: action.reasons, durationMs: Date.now() - t0 });
@@ -618,6 +638,24 @@ async function readyLeftovers(run: Run, balancers: LoadBalancers): Promise<void>
   if (!found.length) return;
   const reasons = [`left drained by an earlier run: ${found.map((s) => `${s.backend}/${s.server}`).join(', ')}`];
   run.emitEnd({ host: '-', target: 'haproxy servers', action: 'ready', status: 'changed', reasons, durationMs: Date.now() - t0 });
+}
+
+/** Copies a killed run left after a hand-off take part again (one resume per host and command). */
+async function resumeLeftovers(run: Run): Promise<void> {
+  const once = new Map<string, DesiredContainer>();
+  for (const svc of run.opts.plan.services) {
+    for (const c of svc.containers) {
+      if (c.handOff && inLimit(run.scope, c.host) && !run.scope.unreachable.has(c.host) && run.views.get(c.host)?.containers.get(c.name)?.running) once.set(`${c.host} ${c.handOff.resume}`, c);
+    }
+  }
+  await Promise.all(
+    [...once.values()].map((c) =>
+      resume(run.opts.hosts.get(c.host)!, c).catch((err: unknown) => {
+        if (isUnreachable(err)) run.lost(c.host, err);
+        else run.emitEnd({ host: c.host, target: c.name, action: 'resume', status: 'failed', reasons: ['left handed off by an earlier run'], durationMs: 0, error: (err as Error).message });
+      }),
+    ),
+  );
 }
 
 /**

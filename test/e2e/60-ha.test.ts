@@ -14,8 +14,8 @@ import { parse } from 'yaml';
 import { REGISTRY_CONTAINER, REGISTRY_VOLUME } from '../../src/deployment/registry.js';
 import { galeraStatus, rabbitRunning, until, vipHolders } from '../hosts/cluster.js';
 import { BASE_IMAGE, hostAddress, inHost, removeTestHosts, startTestHosts, testKey, waitReady, type TestHost } from '../hosts/hosts.js';
-import { dockerAvailable, imageTag, TestCloud } from './harness.js';
-import { startProbe, summary } from './vip-probe.js';
+import { dockerAvailable, imageTag, repoRoot, sh, TestCloud } from './harness.js';
+import { outages, readRounds, startProbe, summary } from './vip-probe.js';
 
 const named = (process.env.BERTH_E2E_NAMED ?? '').split(/\s+/).includes('ha');
 const hasBase = named && dockerAvailable() && spawnSync('docker', ['image', 'inspect', BASE_IMAGE], { stdio: 'ignore' }).status === 0;
@@ -272,9 +272,17 @@ describe('HA: 3 control hosts (haproxy, keepalived, Galera, RabbitMQ cluster) an
     probe ??= startProbe(cloud.configDir, VIP, probeLog);
     await until('the probe answers', () => summary(probeLog, Date.now() - 5000).rounds - summary(probeLog, Date.now() - 5000).failed > 3, 120_000, 500);
     const t0 = Date.now();
-    const r = run(['upgrade', '--health-timeout', '180']);
+    // Each output line with the time it was printed, to set beside the probe's outages.
+    const timed = sh('bash', ['-c', 'set -o pipefail; "$0" "$@" 2>&1 | while IFS= read -r l; do printf "%s %s\\n" "$(date +%s%3N)" "$l"; done', join(repoRoot, 'berth'), '--config-dir', cloud.configDir, 'upgrade', '--health-timeout', '180'], { env: { ...process.env, NO_COLOR: '1' } });
+    const r = { status: timed.status, out: timed.stdout.replace(/^\d+ /gm, ''), err: timed.stderr };
+    cloud.outputs.push(r.out, r.err);
     const p = summary(probeLog, t0);
     t.diagnostic(`HA tag upgrade: ${((Date.now() - t0) / 1000).toFixed(1)} s, exit ${r.status}; probe: ${p.rounds} rounds, ${p.failed} failed, longest outage ${p.outage.ms} ms: ${p.errors.join('; ')}`);
+    const lines = timed.stdout.split('\n').map((l) => ({ t: Number(l.split(' ', 1)[0]), line: l.slice(l.indexOf(' ') + 1) }));
+    for (const o of outages(readRounds(probeLog, t0))) {
+      const near = lines.filter((l) => l.t >= o.start - 5000 && l.t <= o.end + 1000).map((l) => `      ${((l.t - t0) / 1000).toFixed(1)} s ${l.line}`);
+      t.diagnostic(`  outage at ${((o.start - t0) / 1000).toFixed(1)} s for ${o.end - o.start} ms (${o.failures} rounds): ${o.errors.join('; ')}\n    berth around it:\n${near.join('\n')}`);
+    }
     assert.equal(r.status, 0, `${r.out}\n${r.err}`);
     assert.match(r.out, /upgraded to 2025\.1 \(tag 2025\.1-ha1\)/);
     for (const h of controls) assert.equal(galeraStatus(h).wsrep_cluster_size, '3');

@@ -72,6 +72,24 @@ export function longestOutage(rounds: readonly ProbeRound[]): { ms: number; fail
   return best;
 }
 
+/** Every run of consecutive failed rounds: when it began and ended (the next success), how many, which errors. */
+export function outages(rounds: readonly ProbeRound[]): { start: number; end: number; failures: number; errors: string[] }[] {
+  const found: { start: number; end: number; failures: number; errors: string[] }[] = [];
+  let open: { start: number; end: number; failures: number; errors: string[] } | undefined;
+  for (const r of rounds) {
+    if (!r.ok) {
+      open ??= { start: r.t, end: r.t + r.ms, failures: 0, errors: [] };
+      open.failures++;
+      if (!open.errors.includes(r.error ?? '?')) open.errors.push(r.error ?? '?');
+      continue;
+    }
+    if (open) found.push({ ...open, end: r.t });
+    open = undefined;
+  }
+  if (open) found.push(open);
+  return found;
+}
+
 /**
  * Starts the probe as its own process against a deployment's VIP, with the admin credentials of its
  * passwords.yml (given on stdin, never in arguments), writing rounds to `log`.

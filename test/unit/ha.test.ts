@@ -232,6 +232,45 @@ test('a server a killed run left drained is readied by the next deploy', async (
   assert.deepEqual(log, ['ctl2: ready keystone/ctl3']);
 });
 
+test('the VIP holder changes last and hands the VIP off first: the VIP moves once, never off a haproxy going down', async () => {
+  const dir = configDir();
+  const { ctx, hosts } = await contextOf(dir);
+  fakeHaproxy(hosts, []);
+  await deploy({ plan: ctx.plan, hosts: ctx.hosts, deploymentId: ctx.deploymentId });
+  // keepalived as the hand-off file drives it: a fault gives the VIP to the first other host (priority order).
+  const order = ['ctl1', 'ctl2', 'ctl3'];
+  let vipOn = 'ctl1';
+  const fault = new Set<string>();
+  const log: string[] = [];
+  for (const [name, host] of hosts) {
+    const socket = host.onExec;
+    host.onExec = (container, cmd) => {
+      const line = cmd.join(' ');
+      if (line.includes(`ip -o addr show to ${VIP}`)) return { code: vipOn === name ? 0 : 1, output: '' };
+      if (/echo 1 > \S*hand-off/.test(line)) {
+        fault.add(name);
+        if (vipOn === name) vipOn = order.find((h) => !fault.has(h))!;
+        log.push(`${name}: hand off (${container}); VIP on ${vipOn}`);
+      } else if (/echo 0 > \S*hand-off/.test(line)) fault.delete(name);
+      return socket?.(container, cmd);
+    };
+    host.onCall = () => {
+      const last = host.calls.at(-1)!;
+      if (/^(remove|restart) (haproxy|keepalived)$/.test(last)) log.push(`${name}: ${last}${vipOn === name ? ' HOLDING THE VIP' : ''}`);
+    };
+  }
+  // A new statistics port: haproxy is recreated (its healthcheck) and keepalived restarted (its check script).
+  writeFileSync(join(dir, 'globals.yml'), `network_interface: eth0\nkolla_internal_vip_address: "${VIP}"\nhaproxy_stats_port: 1985\n`);
+  const { ctx: changed } = await contextOf(dir);
+  const results = await deploy({ plan: changed.plan, hosts: ctx.hosts, deploymentId: ctx.deploymentId });
+  assert.deepEqual(results.filter((r) => r.status === 'failed'), []);
+  assert.equal(log.filter((l) => l.includes('HOLDING')).length, 0, log.join('\n'));
+  // keepalived follows its host's haproxy: by the time ctl1's turn comes the VIP is on ctl2 already.
+  assert.deepEqual(log.filter((l) => l.includes('hand off')), ['ctl1: hand off (haproxy); VIP on ctl2'], log.join('\n'));
+  assert.deepEqual(log.filter((l) => / haproxy$/.test(l)).map((l) => l.split(':')[0]), ['ctl2', 'ctl3', 'ctl1']);
+  assert.equal(fault.size, 0, 'every host takes part again');
+});
+
 test("haproxy's show stat and show servers state are read by column name and admin bit", () => {
   const stat = '# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,check_status\n' +
     'keystone,FRONTEND,,,0,1,8000,5,0,0,0,0,0,,,,,OPEN,,\nkeystone,ctl1,0,0,2,3,,9,0,0,,0,,0,0,0,0,UP,1,L7OK\nkeystone,ctl2,0,0,0,0,,0,0,0,,0,,0,0,0,0,UP 1/2,1,L4CON\nkeystone,BACKEND,0,0,2,3,800,9,0,0,0,0,,0,0,0,0,UP,2,\n';

@@ -1,4 +1,15 @@
-import type { ServiceDef } from '../types.js';
+import type { HandOffDef, ServiceDef } from '../types.js';
+
+// keepalived watches this file (track_file): 1 puts its VRRP instance in FAULT, so the VIP moves to
+// another host at once (a priority-0 advertisement), while this host's haproxy still serves; 0
+// makes it a backup again. Both containers mount the directory, so either can hand the VIP off
+// before it is replaced.
+const handOffFile = '/var/lib/kolla/haproxy/hand-off';
+const vipHandOff: HandOffDef = {
+  holds: "ip -o addr show to {{ load_balancer.vip }} | grep -q .",
+  handOff: `echo 1 > ${handOffFile}`,
+  resume: `echo 0 > ${handOffFile}`,
+};
 
 // The VIP and what answers on it: keepalived holds kolla_internal_vip_address on one loadbalancer
 // host (VRRP, moving when that host or its haproxy dies), haproxy on every one of them serves each
@@ -36,8 +47,9 @@ export const loadbalancer: ServiceDef = {
       volumes: ['haproxy_socket:/var/lib/kolla/haproxy'],
       // Binding an address the host does not hold (`transparent`).
       capAdd: ['NET_ADMIN'],
-      // One host at a time: the VIP holder's restart moves the VIP to a haproxy that runs.
+      // One host at a time, the VIP holder last, after it handed the VIP to a haproxy that runs.
       rollout: 'rolling',
+      handOff: vipHandOff,
       ports: ['{{ globals.haproxy_stats_port }}'],
       // Its statistics page answers (401 without the password): haproxy runs as haproxy, whose
       // sockets root in the container cannot list without SYS_PTRACE.
@@ -49,8 +61,11 @@ export const loadbalancer: ServiceDef = {
       command: 'keepalived --dont-fork --log-console --log-detail --vrrp -f /etc/keepalived/keepalived.conf',
       configFiles: [{ template: 'loadbalancer/keepalived.conf.j2', dest: '/etc/keepalived/keepalived.conf', owner: 'root', perm: '0600' }],
       capAdd: ['NET_ADMIN', 'NET_BROADCAST', 'NET_RAW'],
+      // The hand-off file, beside haproxy's socket.
+      volumes: ['haproxy_socket:/var/lib/kolla/haproxy'],
       when: { enable_keepalived: [true] },
       rollout: 'rolling',
+      handOff: vipHandOff,
       // keepalived's VRRP child is alive.
       healthcheck: { test: 'pgrep -x keepalived >/dev/null', intervalSeconds: 10 },
       after: ['haproxy'],
