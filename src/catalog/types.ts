@@ -86,6 +86,8 @@ export interface ContainerDef {
    * host's copy changes in a rolling change (RabbitMQ: every node of the cluster running again).
    */
   rolloutGate?: string;
+  /** How long it may take to stop cleanly before Docker kills it (default 10 s). */
+  stopTimeoutSeconds?: number;
   /**
    * A duty the copy on one host holds for all the copies (keepalived beside haproxy: the VIP). In a
    * rolling change the holder changes last; before it stops, `handOff` (run in it) makes the duty

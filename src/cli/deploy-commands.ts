@@ -554,7 +554,7 @@ export async function runStop(ctx: DeploymentContext, adopt: boolean, selection:
           .filter((c) => hosts.includes(c.host))
           .map((c) =>
             gate.run(c.host, async () => {
-              await ctx.hosts.get(c.host)!.stop(c.name);
+              await ctx.hosts.get(c.host)!.stop(c.name, c.stopTimeoutSeconds);
               console.log(`${c.host}: stopped ${c.name}`);
             }),
           ),

@@ -159,7 +159,7 @@ export async function recoverGalera(ctx: DeploymentContext, say: (line: string) 
     const state = await hostOf(n).inspect('mariadb');
     if (state?.running) {
       say(`${n.host}: stopping mariadb (no Primary component: it cannot serve)`);
-      await hostOf(n).stop('mariadb');
+      await hostOf(n).stop('mariadb', n.stopTimeoutSeconds);
     }
   }
   const states: NodeState[] = [];

@@ -105,7 +105,7 @@ export async function restoreMariadb(ctx: DeploymentContext, id: string, say: (l
     const host = ctx.hosts.get(n.host)!;
     if ((await host.inspect(n.name))?.running) {
       say(`${n.host}: stopping mariadb`);
-      await host.stop(n.name);
+      await host.stop(n.name, n.stopTimeoutSeconds);
     }
   }
   // Galera: the restored node starts a new cluster from the backup's position; the others, emptied,

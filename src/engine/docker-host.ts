@@ -178,13 +178,13 @@ export class DockerHost implements Host {
     }
   }
 
-  async restart(name: string): Promise<void> {
-    await (await this.docker()).getContainer(name).restart({ t: 10 });
+  async restart(name: string, timeoutSeconds = 10): Promise<void> {
+    await (await this.docker()).getContainer(name).restart({ t: timeoutSeconds });
   }
 
-  async stop(name: string): Promise<void> {
+  async stop(name: string, timeoutSeconds = 10): Promise<void> {
     try {
-      await (await this.docker()).getContainer(name).stop({ t: 10 });
+      await (await this.docker()).getContainer(name).stop({ t: timeoutSeconds });
     } catch (err) {
       if (![304, 404].includes((err as { statusCode?: number }).statusCode ?? 0)) throw err;
     }

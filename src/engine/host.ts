@@ -132,8 +132,11 @@ export interface Host {
   exposeLoopback(port: number, connect: () => Promise<Duplex>): Promise<{ close(): Promise<void> }>;
   create(name: string, spec: ContainerSpec, labels: Record<string, string>): Promise<void>;
   start(name: string): Promise<void>;
-  restart(name: string): Promise<void>;
-  stop(name: string): Promise<void>;
+  /** Stop then start; the container has `timeoutSeconds` (default 10) to stop before it is killed. */
+  restart(name: string, timeoutSeconds?: number): Promise<void>;
+  /** SIGTERM (its stop signal), then SIGKILL after `timeoutSeconds` (default 10). A stopped or missing container is fine. */
+  stop(name: string, timeoutSeconds?: number): Promise<void>;
+  /** Removes it at once, killed if it runs (stop first for a clean shutdown). */
   remove(name: string): Promise<void>;
   /** Waits for a one-shot container to exit; returns its exit code. */
   wait(name: string, timeoutMs: number): Promise<number>;

@@ -45,6 +45,8 @@ export interface DesiredContainer {
   rollout?: 'serial' | 'rolling';
   /** Must succeed in the container before the next host's copy changes (see ContainerDef.rolloutGate). */
   rolloutGate?: string;
+  /** Seconds it may take to stop cleanly (see ContainerDef.stopTimeoutSeconds). */
+  stopTimeoutSeconds?: number;
   /** Hands its duty to another copy before it stops (see ContainerDef.handOff); only when it has other copies. */
   handOff?: { holds: string; handOff: string; resume: string };
   /** haproxy backends it is a server of: drained before it restarts, readied after. */

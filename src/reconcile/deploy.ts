@@ -308,7 +308,11 @@ async function convergeOn(desired: DesiredContainer, run: Run): Promise<StepResu
       if (desired.handOff && container?.running && (action.kind === 'recreate' || action.kind === 'restart')) await handOff(host, desired);
       // haproxy stops sending it requests before it goes down (the other hosts' copies take them).
       if (run.balancers && desired.balanced && (action.kind === 'recreate' || action.kind === 'restart')) await run.balancers.drain(desired.balanced);
-      if (action.kind === 'recreate') await host.remove(desired.name);
+      if (action.kind === 'recreate') {
+        // A clean shutdown first (MariaDB's, before a new version opens its files); remove would kill it.
+        if (container?.running) await host.stop(desired.name, desired.stopTimeoutSeconds);
+        await host.remove(desired.name);
+      }
       if (action.kind === 'create' || action.kind === 'recreate') {
         await host.create(desired.name, desired.spec, containerLabels(desired, opts.deploymentId));
         await host.start(desired.name);
@@ -319,7 +323,7 @@ async function convergeOn(desired: DesiredContainer, run: Run): Promise<StepResu
         }
         await host.writeMarker(dir, appliedMarker(container!, desired.configHash));
       } else if (action.kind === 'restart') {
-        await host.restart(desired.name);
+        await host.restart(desired.name, desired.stopTimeoutSeconds);
       } else {
         await host.start(desired.name);
       }

@@ -133,6 +133,8 @@ export class MemoryHost implements Host {
   }
   async stop(name: string): Promise<void> {
     await this.enter('stop', name);
+    const c = this.containers.get(name);
+    if (c) this.containers.set(name, { ...c, status: 'exited', running: false });
   }
   async remove(name: string): Promise<void> {
     await this.enter('remove', name);

@@ -37,6 +37,8 @@ export const rabbitmq: ServiceDef = {
       ],
       ports: ['{{ globals.rabbitmq_port }}', '{{ globals.rabbitmq_management_port }}', '25672', '4369'],
       healthcheck: { test: 'healthcheck_listen beam.smp {{ globals.rabbitmq_port }}', intervalSeconds: 10 },
+      // A node leaving its cluster hands its queues' leadership over before it stops.
+      stopTimeoutSeconds: 60,
       // One node at a time, the next once this one is back in the cluster with every other one.
       rollout: 'rolling',
       rolloutGate: "rabbitmq-diagnostics -q check_running && [ \"$(rabbitmqctl -q cluster_status --formatter json | jq '.running_nodes | length')\" -eq {{ rabbitmq_nodes | length }} ]",
