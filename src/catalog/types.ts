@@ -164,6 +164,13 @@ export interface UpgradeDef {
   before?: UpgradeCommandDef[];
   /** Run in the service's new container on its first host once every copy is healthy (contract, online data migrations). */
   after?: UpgradeCommandDef[];
+  /**
+   * State that `release` and later cannot take over from an earlier release (RabbitMQ 4.0 and the
+   * Mnesia of 3.x): an upgrade that crosses it stops `container` on every host and sets `path`
+   * aside as `<path>.before-<release>`, so the new version starts afresh (what it needs is in its
+   * configuration); a rollback puts it back.
+   */
+  freshState?: { release: string; container: string; path: string };
 }
 
 export interface DatabaseDef {

@@ -9,7 +9,7 @@ import type { Command } from '@commander-js/extra-typings';
 import { InputError } from '../config/errors.js';
 import { releaseNamed } from '../config/releases.js';
 import { assertRotatable, type DeploymentContext } from '../deployment/context.js';
-import { copyInputs, deployedInputsDir, hasDeployedInputs } from '../deployment/deployed-inputs.js';
+import { copyInputs, deployedInputsDir, deployedRelease, hasDeployedInputs } from '../deployment/deployed-inputs.js';
 import { backupMariadb, restoreMariadb } from '../deployment/mariadb-backup.js';
 import {
   createRestorePoint,
@@ -29,10 +29,12 @@ import {
   describeRelease,
   imagesInUse,
   putBackMariadb,
+  putBackStates,
   releaseOf,
   removeUpgradeSteps,
   retagImages,
   runUpgradeChecks,
+  setStatesAside,
   stopDatabaseClients,
 } from '../deployment/upgrade.js';
 import { EngineError } from '../engine/docker.js';
@@ -124,7 +126,14 @@ async function runUpgrade(configDir: string, o: RunOptions & { rollback: boolean
         `berth rollback ${pending.id} puts the cloud back; then run berth upgrade again`,
       );
     }
-    const next = await contextWithWarnings(configDir, { forks: o.forks }, { upgrade: true });
+    if (!pending && !hasDeployedInputs(configDir)) {
+      throw new InputError(
+        `${deployedInputsDir(configDir)}: no record of the files the cloud was deployed from (berth deploy writes it after a deploy in which every step succeeded)`,
+        'put back globals.yml as the cloud runs now, run berth deploy, then set the new release and run berth upgrade',
+      );
+    }
+    const running = pending?.from ?? deployedRelease(configDir)!;
+    const next = await contextWithWarnings(configDir, { forks: o.forks }, { upgrade: { from: running.release } });
     const target = releaseOf(next);
     if (pending) {
       if (pending.to.release !== target.release || pending.to.tag !== target.tag) {
@@ -136,12 +145,6 @@ async function runUpgrade(configDir: string, o: RunOptions & { rollback: boolean
       console.log(`resuming the upgrade of ${pending.id}: ${describeRelease(pending.from)} → ${describeRelease(pending.to)}`);
       await upgradeCloud(configDir, next, pending, o, t0);
       return;
-    }
-    if (!hasDeployedInputs(configDir)) {
-      throw new InputError(
-        `${deployedInputsDir(configDir)}: no record of the files the cloud was deployed from (berth deploy writes it after a deploy in which every step succeeded)`,
-        'put back globals.yml as the cloud runs now, run berth deploy, then set the new release and run berth upgrade',
-      );
     }
     const current = await contextWithWarnings(configDir, { forks: o.forks }, { inputsDir: deployedInputsDir(configDir), sharing: next });
     const from = releaseOf(current);
@@ -156,13 +159,8 @@ async function runUpgrade(configDir: string, o: RunOptions & { rollback: boolean
         back ? `berth rollback ${back.id} puts back the cloud as it was before its upgrade to ${describeRelease(back.to)}` : `put openstack_release: "${from.release}" back in globals.yml`,
       );
     }
-    if (from.release !== target.release) {
-      throw new InputError(
-        `upgrading across releases (${from.release} → ${target.release}) is not done yet: berth upgrade moves a cloud to a new image tag of the release it runs`,
-        `put openstack_release: "${from.release}" back in globals.yml; docs/upgrade.md says where the jump from zed to 2025.1 stands`,
-      );
-    }
 
+    assertSameMechanism(current, next);
     let done = phase(`preflight: ${describeRelease(from)} → ${describeRelease(target)}`);
     // A secret berth cannot rotate would stop the upgrade's deploy: said before the backup.
     assertRotatable(next);
@@ -194,7 +192,15 @@ async function runUpgrade(configDir: string, o: RunOptions & { rollback: boolean
 async function upgradeCloud(configDir: string, next: DeploymentContext, rp: RestorePoint, o: RunOptions & { rollback: boolean }, t0: number): Promise<void> {
   const done = phase(`upgrade: ${describeRelease(rp.from)} → ${describeRelease(rp.to)}`);
   try {
+    await setStatesAside(next, rp, (line) => console.log(line));
     await runDeploy(next, o.format, { dryRun: false, command: 'upgrade', forks: o.forks, healthTimeoutMs: o.healthTimeoutMs, lockHeld: true });
+    if (rp.from.release !== rp.to.release) {
+      // What only the jump needed (nova's check of compute versions off) goes: every compute runs the new release now.
+      const plain = phase(`${describeRelease(rp.to)} without what the jump from ${rp.from.release} needed`);
+      const settled = await contextWithWarnings(configDir, { forks: o.forks });
+      await runDeploy(settled, o.format, { dryRun: false, command: 'upgrade', forks: o.forks, healthTimeoutMs: o.healthTimeoutMs, lockHeld: true });
+      plain();
+    }
   } catch (err) {
     done();
     const failure = (err as Error).message;
@@ -224,6 +230,7 @@ export async function rollback(configDir: string, rp: RestorePoint, o: RunOption
   const prev = await contextWithWarnings(configDir, { forks: o.forks }, { inputsDir: restorePointInputs(configDir, rp.id) });
   let done = phase(`rollback to ${rp.id}: ${describeRelease(rp.to)} → ${describeRelease(rp.from)}`);
   await retagImages(prev, rp, (line) => console.log(line));
+  await putBackStates(prev, rp, (line) => console.log(line));
   if (restoreDb) {
     await stopDatabaseClients(prev, (line) => console.log(line));
     await putBackMariadb(prev, (line) => console.log(line));
@@ -235,4 +242,20 @@ export async function rollback(configDir: string, rp: RestorePoint, o: RunOption
   done();
   saveRestorePoint(configDir, rp, 'rolled-back');
   console.log(`\nrolled back to ${rp.id} in ${formatDuration(Date.now() - t0)}: the cloud runs ${describeRelease(rp.from)}${restoreDb ? `, its database restored from ${rp.mariadbBackup!.id}` : ''}`);
+}
+
+/**
+ * Neutron's ML2 mechanism stays what it is: moving every port and router from Linux bridges to Open
+ * vSwitch is a migration of its own, not an image change, and a Zed cloud on linuxbridge has no
+ * 2025.1 to go to (neutron removed the driver).
+ */
+function assertSameMechanism(current: DeploymentContext, next: DeploymentContext): void {
+  const [was, will] = [current.deployment.globals, next.deployment.globals];
+  if (!was.enable_neutron || !will.enable_neutron || was.neutron_plugin_agent === will.neutron_plugin_agent) return;
+  throw new InputError(
+    `${next.deployment.configDir}/globals.yml: neutron_plugin_agent ${will.neutron_plugin_agent}, and the cloud runs ${was.neutron_plugin_agent}: berth upgrade does not move networks to another mechanism`,
+    was.neutron_plugin_agent === 'linuxbridge'
+      ? `a cloud on linuxbridge stays on ${was.openstack_release} (2025.1 has no linuxbridge driver); nothing has changed`
+      : `put neutron_plugin_agent: ${was.neutron_plugin_agent} back; nothing has changed`,
+  );
 }

@@ -52,7 +52,7 @@ export interface LoadContextOptions {
    */
   inputsDir?: string;
   /** Plan `berth upgrade`'s steps too (see PlanInput.upgrade). */
-  upgrade?: boolean;
+  upgrade?: { from: string };
   /** Another context of the same deployment whose host connections are used instead of new ones. */
   sharing?: DeploymentContext;
 }

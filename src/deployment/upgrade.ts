@@ -8,12 +8,14 @@ import { catalog } from '../catalog/index.js';
 import { InputError } from '../config/errors.js';
 import { EngineError } from '../engine/docker.js';
 import { imagesByHost, missingImageLines, missingImages } from '../plan/images.js';
-import { LABEL } from '../plan/types.js';
-import { isUpgradeStep } from '../plan/plan.js';
+import { releaseNamed } from '../config/releases.js';
+import { LABEL, type DesiredContainer } from '../plan/types.js';
+import { isUpgradeStep, namedVolumes } from '../plan/plan.js';
 import { containerLabels, deploy, runToCompletion, type StepResult } from '../reconcile/deploy.js';
 import { localHosts, type DeploymentContext } from './context.js';
 import { mariadbNodes, nodeTool } from './galera.js';
 import type { ReleaseTag, RestorePoint } from './restore-points.js';
+import type { UpgradeDef } from '../catalog/types.js';
 
 export function releaseOf(ctx: DeploymentContext): ReleaseTag {
   return { release: ctx.deployment.globals.openstack_release, tag: ctx.build.tag };
@@ -159,6 +161,59 @@ export async function removeUpgradeSteps(ctx: DeploymentContext): Promise<void> 
       const host = ctx.hosts.get(job.host)!;
       await host.remove(job.name).catch(() => undefined);
       await host.removeDir(posix.join(ctx.plan.configRoot, job.name)).catch(() => undefined);
+    }
+  }
+}
+
+type FreshState = NonNullable<UpgradeDef['freshState']>;
+
+/** The catalog's states (RabbitMQ's) that the upgrade from → to cannot take over: it crosses their release. */
+function crossedStates(from: string, to: string): FreshState[] {
+  const [a, b] = [releaseNamed(from).order, releaseNamed(to).order];
+  return catalog.flatMap((s) => {
+    const st = s.upgrade?.freshState;
+    return st && a < releaseNamed(st.release).order && releaseNamed(st.release).order <= b ? [st] : [];
+  });
+}
+
+const setAsideAs = (st: FreshState): string => `${st.path}.before-${st.release}`;
+
+/** Runs a shell script in a one-shot container of `c`'s image with its named volumes; its output, trimmed. */
+async function besideState(ctx: DeploymentContext, c: DesiredContainer, script: string): Promise<string> {
+  const r = await nodeTool(ctx, c, `set -eu\n${script}`, namedVolumes(c.spec));
+  if (r.code !== 0) throw new EngineError(`${c.host}: ${c.name}'s state: exit ${r.code}: ${r.output.trim().split('\n').slice(-5).join(' / ')}`);
+  return r.output.trim();
+}
+
+/**
+ * Before an upgrade that crosses a fresh-state release: the container stops on every host (a
+ * cluster stops whole: the new version cannot join the old), and its state is set aside for a
+ * rollback. Idempotent: a state already set aside (a resumed upgrade) is kept, and nothing stops.
+ */
+export async function setStatesAside(next: DeploymentContext, rp: RestorePoint, say: (line: string) => void): Promise<void> {
+  for (const st of crossedStates(rp.from.release, rp.to.release)) {
+    const copies = next.plan.services.flatMap((s) => s.containers).filter((c) => c.name === st.container);
+    const pending: DesiredContainer[] = [];
+    for (const c of copies) {
+      if ((await besideState(next, c, `[ -e '${setAsideAs(st)}' ] && echo kept || echo pending`)) !== 'kept') pending.push(c);
+    }
+    if (!pending.length) continue;
+    for (const c of copies) await next.hosts.get(c.host)!.stop(c.name, c.stopTimeoutSeconds);
+    for (const c of pending) {
+      await besideState(next, c, `[ ! -e '${st.path}' ] || mv '${st.path}' '${setAsideAs(st)}'`);
+      say(`${c.host}: ${c.name} stopped, its ${st.path} set aside as ${setAsideAs(st)} (${describeRelease(rp.to)} starts it afresh)`);
+    }
+  }
+}
+
+/** A rollback over a fresh-state release: the state set aside goes back, the newer one is dropped. */
+export async function putBackStates(prev: DeploymentContext, rp: RestorePoint, say: (line: string) => void): Promise<void> {
+  for (const st of crossedStates(rp.from.release, rp.to.release)) {
+    const copies = prev.plan.services.flatMap((s) => s.containers).filter((c) => c.name === st.container);
+    for (const c of copies) await prev.hosts.get(c.host)!.stop(c.name, c.stopTimeoutSeconds);
+    for (const c of copies) {
+      const out = await besideState(prev, c, `if [ -e '${setAsideAs(st)}' ]; then rm -rf '${st.path}'; mv '${setAsideAs(st)}' '${st.path}'; echo back; fi`);
+      if (out.endsWith('back')) say(`${c.host}: ${c.name}'s ${st.path} as it was before ${st.release}`);
     }
   }
 }

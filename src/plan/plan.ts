@@ -25,8 +25,11 @@ export interface PlanInput {
    * facts (unreachable) is still planned; what needs its facts is marked `needsFactsOf`.
    */
   facts: Readonly<Record<string, HostFacts>>;
-  /** Plan `berth upgrade`'s steps too: the catalog's `upgrade` checks, before and after steps. */
-  upgrade?: boolean;
+  /**
+   * Plan `berth upgrade`'s steps too (the catalog's `upgrade` checks, before and after steps), from
+   * the release the cloud runs; templates see it as `upgrade_from`.
+   */
+  upgrade?: { from: string };
 }
 
 type ImageNaming = Pick<BuildConfig, 'registry' | 'namespace' | 'tag'>;
@@ -65,6 +68,8 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
     globals: g,
     /** The OpenStack release: templates branch on `release.at_least('2025.1')`, never on names. */
     release: releaseContext(releaseNamed(g.openstack_release)),
+    /** During berth upgrade, the release the cloud runs (nova's workaround for a jump over releases); else false. */
+    upgrade_from: input.upgrade ? releaseContext(releaseNamed(input.upgrade.from)) : (false as const),
     passwords: deployment.passwords,
     internal_address: at.vip,
     database_address: firstAddress('mariadb'),

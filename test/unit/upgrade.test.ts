@@ -45,7 +45,7 @@ test('an upgrade plan adds the catalog steps: checks apart, expand before the se
   assert.equal(plain.plan.upgradeChecks, undefined);
   assert.ok(!plain.plan.services.some((s) => s.upgradeAfter || s.jobs.some((j) => j.name.includes('_upgrade_'))));
 
-  const { ctx } = await memoryContext(dir, facts, [], undefined, { upgrade: true });
+  const { ctx } = await memoryContext(dir, facts, [], undefined, { upgrade: { from: "2025.1" } });
   assert.deepEqual(ctx.plan.upgradeChecks?.map((j) => j.name).sort(), ['nova_upgrade_check', 'placement_upgrade_check']);
   const keystone = ctx.plan.services.find((s) => s.service === 'keystone')!;
   const jobs = keystone.jobs.map((j) => j.name);
@@ -67,7 +67,7 @@ test('an upgrade plan adds the catalog steps: checks apart, expand before the se
 
 test("a deploy of the upgrade plan runs the 'after' steps in the new containers once the service is healthy, and reports a failed one", async () => {
   const dir = configDir();
-  const { ctx, hosts } = await memoryContext(dir, facts, [], undefined, { upgrade: true });
+  const { ctx, hosts } = await memoryContext(dir, facts, [], undefined, { upgrade: { from: "2025.1" } });
   const host = hosts.get('localhost')!;
   const execs: string[] = [];
   host.onExec = (container, cmd) => {
@@ -168,7 +168,7 @@ test('deploy refuses to move the cloud to another tag, and to run over an upgrad
 });
 
 test("an upgrade step's files are rendered as the container it upgrades (neutron-server's [database] section)", async () => {
-  const { ctx } = await memoryContext(configDir(), facts, [], undefined, { upgrade: true });
+  const { ctx } = await memoryContext(configDir(), facts, [], undefined, { upgrade: { from: "2025.1" } });
   const neutron = ctx.plan.services.find((s) => s.service === 'neutron')!;
   const expand = neutron.jobs.find((j) => j.name === 'neutron_upgrade_expand')!;
   const server = neutron.containers.find((c) => c.name === 'neutron_server')!;
