@@ -1,7 +1,7 @@
 // An in-memory Host for unit tests of reconcile's scheduling decisions (which steps run, which are
 // skipped, how many hosts at once). It is not Docker: containers "run" and are healthy at once.
 // It says nothing about whether a real multinode deploy works; that is for the SSH e2e suite.
-import { UnreachableError, type ActualContainer, type ActualVolume, type ContainerSummary, type Host, type HostFacts } from '../../src/engine/host.js';
+import { UnreachableError, type ActualContainer, type ActualVolume, type ContainerSummary, type Host, type HostFacts, type ToolRun } from '../../src/engine/host.js';
 import type { ModuleFacts } from '../../src/engine/kernel-modules.js';
 import type { ContainerSpec } from '../../src/plan/types.js';
 import { PullProgress } from '../../src/engine/pull-progress.js';
@@ -33,6 +33,8 @@ export class MemoryHost implements Host {
   unreachable?: string;
   /** Answers an exec in a container (default: exit 0, no output). */
   onExec?: (container: string, cmd: string[]) => { code: number; output: string } | undefined;
+  /** Answers a one-shot tool container (default: exit 0, no output). */
+  onTool?: (run: ToolRun) => { code: number; output: string } | undefined;
   /** Called at the start of every engine call (to observe concurrency). */
   onCall?: (host: string) => Promise<void> | void;
 
@@ -152,9 +154,9 @@ export class MemoryHost implements Host {
     await this.enter('exec', name);
     return this.onExec?.(name, cmd) ?? { code: 0, output: '' };
   }
-  async runTool(): Promise<{ code: number; output: string }> {
+  async runTool(run: ToolRun): Promise<{ code: number; output: string }> {
     await this.enter('runTool');
-    return { code: 0, output: '' };
+    return this.onTool?.(run) ?? { code: 0, output: '' };
   }
   async volumes(): Promise<ActualVolume[]> {
     await this.enter('volumes');

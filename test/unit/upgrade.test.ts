@@ -21,7 +21,7 @@ import {
   saveRestorePoint,
   unfinishedUpgrade,
 } from '../../src/deployment/restore-points.js';
-import { retagImages } from '../../src/deployment/upgrade.js';
+import { putBackStates, retagImages, setStatesAside } from '../../src/deployment/upgrade.js';
 import type { HostFacts } from '../../src/engine/host.js';
 import { deploy } from '../../src/reconcile/deploy.js';
 import { memoryContext } from './memory-host.js';
@@ -45,7 +45,7 @@ test('an upgrade plan adds the catalog steps: checks apart, expand before the se
   assert.equal(plain.plan.upgradeChecks, undefined);
   assert.ok(!plain.plan.services.some((s) => s.upgradeAfter || s.jobs.some((j) => j.name.includes('_upgrade_'))));
 
-  const { ctx } = await memoryContext(dir, facts, [], undefined, { upgrade: { from: "2025.1" } });
+  const { ctx } = await memoryContext(dir, facts, [], undefined, { upgrade: { from: '2025.1' } });
   assert.deepEqual(ctx.plan.upgradeChecks?.map((j) => j.name).sort(), ['nova_upgrade_check', 'placement_upgrade_check']);
   const keystone = ctx.plan.services.find((s) => s.service === 'keystone')!;
   const jobs = keystone.jobs.map((j) => j.name);
@@ -67,7 +67,7 @@ test('an upgrade plan adds the catalog steps: checks apart, expand before the se
 
 test("a deploy of the upgrade plan runs the 'after' steps in the new containers once the service is healthy, and reports a failed one", async () => {
   const dir = configDir();
-  const { ctx, hosts } = await memoryContext(dir, facts, [], undefined, { upgrade: { from: "2025.1" } });
+  const { ctx, hosts } = await memoryContext(dir, facts, [], undefined, { upgrade: { from: '2025.1' } });
   const host = hosts.get('localhost')!;
   const execs: string[] = [];
   host.onExec = (container, cmd) => {
@@ -168,10 +168,57 @@ test('deploy refuses to move the cloud to another tag, and to run over an upgrad
 });
 
 test("an upgrade step's files are rendered as the container it upgrades (neutron-server's [database] section)", async () => {
-  const { ctx } = await memoryContext(configDir(), facts, [], undefined, { upgrade: { from: "2025.1" } });
+  const { ctx } = await memoryContext(configDir(), facts, [], undefined, { upgrade: { from: '2025.1' } });
   const neutron = ctx.plan.services.find((s) => s.service === 'neutron')!;
   const expand = neutron.jobs.find((j) => j.name === 'neutron_upgrade_expand')!;
   const server = neutron.containers.find((c) => c.name === 'neutron_server')!;
   assert.equal(expand.files['neutron.conf'], server.files['neutron.conf']);
   assert.match(expand.files['neutron.conf']!, /^\[database\]\nconnection = mysql\+pymysql:/m);
+});
+
+test('across releases: nova starts beside older computes only during the jump, its status check forgives only them; RabbitMQ 4 starts afresh, 3.x kept for a rollback', async () => {
+  const dir = configDir('network_interface: eth0\nopenstack_release: "2025.1"\n');
+  const novaConf = (ctx: Awaited<ReturnType<typeof memoryContext>>['ctx']): string =>
+    ctx.plan.services.flatMap((s) => s.containers).find((c) => c.name === 'nova_conductor')!.files['nova.conf']!;
+  const { ctx: jump, hosts } = await memoryContext(dir, facts, [], undefined, { upgrade: { from: 'zed' } });
+  assert.match(novaConf(jump), /^\[workarounds\]\n(.*\n)*disable_compute_service_check_for_ffu = True$/m);
+  assert.match(jump.plan.upgradeChecks!.find((j) => j.name === 'nova_upgrade_check')!.files['config.json']!, /Older than N-1 computes/);
+  const { ctx: tag } = await memoryContext(dir, facts, [], undefined, { upgrade: { from: '2025.1' } });
+  const { ctx: plain } = await memoryContext(dir, facts);
+  assert.doesNotMatch(novaConf(tag), /disable_compute_service_check_for_ffu/);
+  assert.equal(novaConf(tag), novaConf(plain));
+  assert.doesNotMatch(tag.plan.upgradeChecks!.find((j) => j.name === 'nova_upgrade_check')!.files['config.json']!, /Older than N-1/);
+
+  const host = hosts.get('localhost')!;
+  const scripts: string[] = [];
+  let setAside = false;
+  host.onTool = (run) => {
+    const script = run.cmd?.at(-1) ?? '';
+    scripts.push(script);
+    if (script.includes('echo kept')) return { code: 0, output: setAside ? 'kept' : 'pending' };
+    if (script.includes("mv '/var/lib/rabbitmq/mnesia' '/var/lib/rabbitmq/mnesia.before-2025.1'")) setAside = true;
+    assert.ok(run.volumes?.some((v) => v.startsWith('rabbitmq:')), 'the state volume is mounted');
+    return undefined;
+  };
+  const said: string[] = [];
+  const rp = (from: string): Parameters<typeof setStatesAside>[1] => ({ id: 'rp-x', created: '', from: { release: from, tag: from }, to: { release: '2025.1', tag: '2025.1' }, images: {}, state: 'upgrading', history: [] });
+  host.calls.length = 0;
+  await setStatesAside(jump, rp('zed'), (l) => said.push(l));
+  assert.ok(host.calls.includes('stop rabbitmq'), host.calls.join(', '));
+  assert.ok(setAside, scripts.join('\n'));
+  assert.match(said.join('\n'), /set aside as \/var\/lib\/rabbitmq\/mnesia\.before-2025\.1/);
+  // Resumed: what is set aside stays, and RabbitMQ keeps running.
+  host.calls.length = 0;
+  await setStatesAside(jump, rp('zed'), (l) => said.push(l));
+  assert.ok(!host.calls.includes('stop rabbitmq'), host.calls.join(', '));
+  // A tag upgrade of 2025.1 crosses nothing.
+  host.calls.length = 0;
+  await setStatesAside(jump, rp('2025.1'), (l) => said.push(l));
+  assert.deepEqual(host.calls.filter((c) => c.startsWith('runTool') || c.startsWith('stop')), []);
+  // The rollback of the jump puts 3.x's state back, with RabbitMQ stopped.
+  scripts.length = 0;
+  host.calls.length = 0;
+  await putBackStates(jump, rp('zed'), (l) => said.push(l));
+  assert.ok(host.calls.includes('stop rabbitmq'));
+  assert.match(scripts.join('\n'), /rm -rf '\/var\/lib\/rabbitmq\/mnesia'; mv '\/var\/lib\/rabbitmq\/mnesia\.before-2025\.1' '\/var\/lib\/rabbitmq\/mnesia'/);
 });
