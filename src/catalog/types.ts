@@ -118,8 +118,12 @@ export interface FrontendDef {
   mode: 'http' | 'tcp';
   /** One server takes all connections, the others wait as backups (Galera: no conflicting writes). */
   activeBackup?: boolean;
-  /** http: the path asked for (any status below 400 is healthy). tcp: the port of an HTTP health answer, else a connect. */
-  check?: { path?: string; port?: string };
+  /**
+   * http: the path asked for (any status below 400 is healthy). tcp: the port of an HTTP health
+   * answer, else a connect; `container` answers it when not the served one (Galera's
+   * clustercheck), and its restart takes the server out like the served one's: it rolls, drained.
+   */
+  check?: { path?: string; port?: string; container?: string };
   /** Idle timeout of client and server sides for long-lived connections (database). */
   timeout?: string;
 }

@@ -150,7 +150,7 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
           configHash: hashOf(files),
           ...(live ? { liveFiles: live } : {}),
           ...(def.after ? { after: def.after } : {}),
-          ...(def.rollout || (balancer && svc.frontends?.some((fe) => fe.container === def.name)) ? { rollout: def.rollout ?? 'rolling' } : {}),
+          ...(def.rollout || (balancer && svc.frontends?.some((fe) => fe.container === def.name || fe.check?.container === def.name)) ? { rollout: def.rollout ?? 'rolling' } : {}),
           ...(def.rolloutGate ? { rolloutGate: def.rolloutGate } : {}),
           ...(def.stopTimeoutSeconds ? { stopTimeoutSeconds: def.stopTimeoutSeconds } : {}),
           ...(def.handOff && placed.length > 1 ? { handOff: def.handOff } : {}),
@@ -225,7 +225,8 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
 
 /** The haproxy backends a container serves as a server (named after its inventory host). */
 function balancedAs(svc: ServiceDef, container: string, host: string): Pick<DesiredContainer, 'balanced'> {
-  const backends = (svc.frontends ?? []).filter((fe) => fe.container === container).map((fe) => ({ backend: fe.name, server: host }));
+  // A restart of the container that answers a frontend's health check takes the server out as well.
+  const backends = (svc.frontends ?? []).filter((fe) => fe.container === container || fe.check?.container === container).map((fe) => ({ backend: fe.name, server: host }));
   return backends.length ? { balanced: backends } : {};
 }
 

@@ -68,6 +68,12 @@ test('3 control hosts: haproxy and keepalived on each, every service through the
   assert.match(haproxy, /server ctl1 10\.0\.0\.11:5000 check\n {4}server ctl2 10\.0\.0\.12:5000 check\n {4}server ctl3 10\.0\.0\.13:5000 check\n/);
   // One Galera node takes every connection; the others wait; health is the clustercheck's answer.
   assert.match(haproxy, /listen mariadb\n[^]*?server ctl1 10\.0\.0\.11:3306 check port 4569\n {4}server ctl2 10\.0\.0\.12:3306 check port 4569 backup\n {4}server ctl3 10\.0\.0\.13:3306 check port 4569 backup\n/);
+  // The clustercheck answers for its node: restarting it takes the node out, so it rolls, drained first.
+  const check = ctx.plan.services.find((s) => s.service === 'mariadb')!.containers.find((c) => c.name === 'mariadb_clustercheck' && c.host === 'ctl2')!;
+  assert.equal(check.rollout, 'rolling');
+  assert.deepEqual(check.balanced, [{ backend: 'mariadb', server: 'ctl2' }]);
+  // haproxy and keepalived hand the VIP off before they stop.
+  assert.match(lb.containers.find((c) => c.name === 'keepalived' && c.host === 'ctl1')!.handOff!.holds, new RegExp(`ip -o addr show to ${VIP.replace(/\./g, '\\.')} `));
   assert.match(haproxy, /stats socket \/var\/lib\/kolla\/haproxy\/haproxy\.sock/);
   for (const [host, priority] of [['ctl1', 250], ['ctl2', 249], ['ctl3', 248]] as const) {
     const conf = fileOf(ctx, host, 'keepalived', 'keepalived.conf');

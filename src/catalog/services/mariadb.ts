@@ -20,7 +20,7 @@ export const mariadb: ServiceDef = {
       port: '{{ globals.database_port }}',
       mode: 'tcp',
       activeBackup: true,
-      check: { port: '{{ globals.mariadb_clustercheck_port }}' },
+      check: { port: '{{ globals.mariadb_clustercheck_port }}', container: 'mariadb_clustercheck' },
       timeout: '3600s',
     },
   ],
