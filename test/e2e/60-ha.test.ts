@@ -283,6 +283,8 @@ describe('HA: 3 control hosts (haproxy, keepalived, Galera, RabbitMQ cluster) an
       const near = lines.filter((l) => l.t >= o.start - 5000 && l.t <= o.end + 1000).map((l) => `      ${((l.t - t0) / 1000).toFixed(1)} s ${l.line}`);
       t.diagnostic(`  outage at ${((o.start - t0) / 1000).toFixed(1)} s for ${o.end - o.start} ms (${o.failures} rounds): ${o.errors.join('; ')}\n    berth around it:\n${near.join('\n')}`);
     }
+    // Where the VIP went, as each host's new keepalived saw it (the old ones' logs went with them).
+    for (const h of controls) t.diagnostic(`${h.container} keepalived: ${inHost(h, 'docker logs keepalived 2>&1 | grep -E "Entering (MASTER|BACKUP|FAULT)"').stdout.trim().replace(/\n/g, ' | ')}`);
     assert.equal(r.status, 0, `${r.out}\n${r.err}`);
     assert.match(r.out, /upgraded to 2025\.1 \(tag 2025\.1-ha1\)/);
     for (const h of controls) assert.equal(galeraStatus(h).wsrep_cluster_size, '3');
