@@ -152,6 +152,12 @@ export interface UpgradeCommandDef {
   user?: string;
   /** For `after` steps: in every copy of the container, one host at a time (MariaDB's own tables on each node), not only the first. */
   everyHost?: boolean;
+  /**
+   * For `checks`: it reads the database through the new release's models, which an older
+   * release's schema cannot answer (nova-status on Zed's tables). Across releases it runs once the
+   * service's new code runs instead, as its first `after` step: a failure then rolls back.
+   */
+  newSchema?: boolean;
 }
 
 /**

@@ -170,8 +170,10 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
       if (input.upgrade) {
         // The schema expands with the new code before the service's own jobs (its db sync) and containers.
         for (const step of svc.upgrade?.before ?? []) jobs.push(upgradeJob(svc, step, jobHost, context, deployment, input));
-        for (const step of svc.upgrade?.checks ?? []) upgradeChecks.push(upgradeJob(svc, step, jobHost, context, deployment, input));
-        for (const step of svc.upgrade?.after ?? []) {
+        const across = releaseNamed(input.upgrade.from).name !== releaseNamed(g.openstack_release).name;
+        const checks = svc.upgrade?.checks ?? [];
+        for (const step of checks.filter((c) => !(across && c.newSchema))) upgradeChecks.push(upgradeJob(svc, step, jobHost, context, deployment, input));
+        for (const step of [...checks.filter((c) => across && c.newSchema), ...(svc.upgrade?.after ?? [])]) {
           const on = step.everyHost ? [...new Set(containers.filter((c) => c.name === step.container).map((c) => c.host))] : [jobHost];
           for (const host of on) upgradeAfter.push({ host, name: upgradeStepName(svc.name, step.name), container: step.container, command: step.command, ...(step.user ? { user: step.user } : {}) });
         }
