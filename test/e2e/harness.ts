@@ -147,9 +147,10 @@ export class TestCloud {
     }
   }
 
-  /** After the suite: destroy the deployment (unless BERTH_E2E_KEEP is set) and the folder. */
+  /** After the suite: destroy the deployment and the folder, unless BERTH_E2E_KEEP is set (to look at both). */
   teardown(): void {
-    if (!process.env.BERTH_E2E_KEEP) this.run(['destroy', '--yes-i-really-really-mean-it']);
+    if (process.env.BERTH_E2E_KEEP) return void console.log(`# BERTH_E2E_KEEP: the deployment and its config dir ${this.configDir} are kept`);
+    this.run(['destroy', '--yes-i-really-really-mean-it']);
     rmSync(this.work, { recursive: true, force: true });
   }
 
