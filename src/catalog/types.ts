@@ -180,7 +180,17 @@ export interface UpgradeDef {
    * aside as `<path>.before-<release>`, so the new version starts afresh (what it needs is in its
    * configuration); a rollback puts it back.
    */
-  freshState?: { release: string; container: string; path: string };
+  freshState?: {
+    release: string;
+    container: string;
+    path: string;
+    /**
+     * Services that stop with it, marked by this field of theirs (`rabbitmqUser`: RabbitMQ's
+     * clients), so that no old one declares its queues, with the old release's arguments, in the
+     * fresh state before its own upgrade (the new one's declarations would then be refused).
+     */
+    clientsHave?: 'rabbitmqUser' | 'databases';
+  };
 }
 
 export interface DatabaseDef {

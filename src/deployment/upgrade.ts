@@ -126,13 +126,18 @@ export async function retagImages(prev: DeploymentContext, rp: RestorePoint, say
 /** Services that read and write the database: stopped before a restore, so nothing writes into it meanwhile. */
 const databaseClients = new Set(catalog.filter((s) => s.databases?.length).map((s) => s.name));
 
-export async function stopDatabaseClients(prev: DeploymentContext, say: (line: string) => void): Promise<void> {
-  for (const [hostName, host] of prev.hosts) {
-    const running = (await host.listContainers(LABEL.deployment, prev.deploymentId)).filter(
-      (c) => c.running && c.labels[LABEL.kind] === 'container' && databaseClients.has(c.labels[LABEL.service] ?? ''),
+export function stopDatabaseClients(prev: DeploymentContext, say: (line: string) => void): Promise<void> {
+  return stopServices(prev, databaseClients, '', say);
+}
+
+/** Stops the running containers of these services on every host (a job's or a step's are not running). */
+async function stopServices(ctx: DeploymentContext, services: ReadonlySet<string>, why: string, say: (line: string) => void): Promise<void> {
+  for (const [hostName, host] of ctx.hosts) {
+    const running = (await host.listContainers(LABEL.deployment, ctx.deploymentId)).filter(
+      (c) => c.running && c.labels[LABEL.kind] === 'container' && services.has(c.labels[LABEL.service] ?? ''),
     );
     if (!running.length) continue;
-    say(`${hostName}: stopping ${running.map((c) => c.name).join(', ')}`);
+    say(`${hostName}: stopping ${running.map((c) => c.name).join(', ')}${why}`);
     for (const c of running) await host.stop(c.name);
   }
 }
@@ -178,6 +183,13 @@ function crossedStates(from: string, to: string): FreshState[] {
 
 const setAsideAs = (st: FreshState): string => `${st.path}.before-${st.release}`;
 
+/** Stops the services that are clients of a fresh state (freshState.clientsHave). */
+function stopClients(ctx: DeploymentContext, st: FreshState, say: (line: string) => void): Promise<void> {
+  if (!st.clientsHave) return Promise.resolve();
+  const clients = new Set(catalog.filter((s) => s[st.clientsHave!] !== undefined).map((s) => s.name));
+  return stopServices(ctx, clients, ` (clients of ${st.container})`, say);
+}
+
 /** Runs a shell script in a one-shot container of `c`'s image with its named volumes; its output, trimmed. */
 async function besideState(ctx: DeploymentContext, c: DesiredContainer, script: string): Promise<string> {
   const r = await nodeTool(ctx, c, `set -eu\n${script}`, namedVolumes(c.spec));
@@ -198,6 +210,7 @@ export async function setStatesAside(next: DeploymentContext, rp: RestorePoint, 
       if ((await besideState(next, c, `[ -e '${setAsideAs(st)}' ] && echo kept || echo pending`)) !== 'kept') pending.push(c);
     }
     if (!pending.length) continue;
+    await stopClients(next, st, say);
     for (const c of copies) await next.hosts.get(c.host)!.stop(c.name, c.stopTimeoutSeconds);
     for (const c of pending) {
       await besideState(next, c, `[ ! -e '${st.path}' ] || mv '${st.path}' '${setAsideAs(st)}'`);
@@ -210,6 +223,8 @@ export async function setStatesAside(next: DeploymentContext, rp: RestorePoint, 
 export async function putBackStates(prev: DeploymentContext, rp: RestorePoint, say: (line: string) => void): Promise<void> {
   for (const st of crossedStates(rp.from.release, rp.to.release)) {
     const copies = prev.plan.services.flatMap((s) => s.containers).filter((c) => c.name === st.container);
+    // The new release's clients must not declare their queues in the state put back either.
+    await stopClients(prev, st, say);
     for (const c of copies) await prev.hosts.get(c.host)!.stop(c.name, c.stopTimeoutSeconds);
     for (const c of copies) {
       const out = await besideState(prev, c, `if [ -e '${setAsideAs(st)}' ]; then rm -rf '${st.path}'; mv '${setAsideAs(st)}' '${st.path}'; echo back; fi`);

@@ -11,7 +11,7 @@ export const rabbitmq: ServiceDef = {
   // RabbitMQ 4.0 (2025.1) starts only on the state of a 3.13 with every feature flag enabled; Zed's
   // 3.10 cannot get there in place. Users, vhosts and permissions are rendered definitions and
   // queues are declared again by their clients, so 4.0 starts afresh and 3.10's Mnesia is kept.
-  upgrade: { freshState: { release: '2025.1', container: 'rabbitmq', path: '/var/lib/rabbitmq/mnesia' } },
+  upgrade: { freshState: { release: '2025.1', container: 'rabbitmq', path: '/var/lib/rabbitmq/mnesia', clientsHave: 'rabbitmqUser' } },
   secrets: [{ name: 'rabbitmq_cluster_cookie', kind: 'password', rotation: 'Erlang cookie: RabbitMQ restarts (its clients reconnect)' }],
   containers: [
     {
