@@ -158,6 +158,12 @@ export interface UpgradeCommandDef {
    * service's new code runs instead, as its first `after` step: a failure then rolls back.
    */
   newSchema?: boolean;
+  /**
+   * For `after` steps: tried again every 5 s until it passes or this many seconds have passed, for
+   * what settles only after its container is healthy (a compute records its new version once its
+   * driver is up, and nova-status reads that).
+   */
+  retrySeconds?: number;
 }
 
 /**

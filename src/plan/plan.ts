@@ -175,7 +175,16 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
         for (const step of checks.filter((c) => !(across && c.newSchema))) upgradeChecks.push(upgradeJob(svc, step, jobHost, context, deployment, input));
         for (const step of [...checks.filter((c) => across && c.newSchema), ...(svc.upgrade?.after ?? [])]) {
           const on = step.everyHost ? [...new Set(containers.filter((c) => c.name === step.container).map((c) => c.host))] : [jobHost];
-          for (const host of on) upgradeAfter.push({ host, name: upgradeStepName(svc.name, step.name), container: step.container, command: step.command, ...(step.user ? { user: step.user } : {}) });
+          for (const host of on) {
+            upgradeAfter.push({
+              host,
+              name: upgradeStepName(svc.name, step.name),
+              container: step.container,
+              command: step.command,
+              ...(step.user ? { user: step.user } : {}),
+              ...(step.retrySeconds ? { retrySeconds: step.retrySeconds } : {}),
+            });
+          }
         }
       }
       for (const job of svc.jobs ?? []) jobs.push(serviceJob(svc, job, jobHost, context, deployment, input));

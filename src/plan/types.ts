@@ -92,6 +92,8 @@ export interface UpgradeExec {
   container: string;
   command: string;
   user?: string;
+  /** Tried again every few seconds until it passes or this many seconds have passed (see UpgradeCommandDef.retrySeconds). */
+  retrySeconds?: number;
 }
 
 /** What rotating one changed secret does, for `berth plan`. */

@@ -235,8 +235,13 @@ async function runUpgradeExec(step: UpgradeExec, run: Run): Promise<StepResult> 
   opts.onEvent?.({ type: 'step-start', host: step.host, target: step.name, action: 'exec', reasons });
   if (opts.dryRun) return emitEnd({ host: step.host, target: step.name, action: 'exec', status: 'changed', reasons, durationMs: 0 });
   try {
-    const r = await opts.hosts.get(step.host)!.exec(step.container, ['sh', '-c', step.command], step.user, opts.jobTimeoutMs ?? 15 * 60_000);
-    if (r.code !== 0) throw new Error(`exited with status ${r.code} in ${step.container}; last output:\n    ${r.output.trim().split('\n').slice(-15).join('\n    ')}`);
+    const deadline = t0 + (step.retrySeconds ?? 0) * 1000;
+    let r = await opts.hosts.get(step.host)!.exec(step.container, ['sh', '-c', step.command], step.user, opts.jobTimeoutMs ?? 15 * 60_000);
+    while (r.code !== 0 && Date.now() < deadline) {
+      await new Promise((res) => setTimeout(res, 5000));
+      r = await opts.hosts.get(step.host)!.exec(step.container, ['sh', '-c', step.command], step.user, opts.jobTimeoutMs ?? 15 * 60_000);
+    }
+    if (r.code !== 0) throw new Error(`exited with status ${r.code} in ${step.container}${step.retrySeconds ? ` (tried for ${step.retrySeconds} s)` : ''}; last output:\n    ${r.output.trim().split('\n').slice(-15).join('\n    ')}`);
     return emitEnd({ host: step.host, target: step.name, action: 'exec', status: 'changed', reasons, durationMs: Date.now() - t0 });
   } catch (err) {
     if (isUnreachable(err)) run.lost(step.host, err);

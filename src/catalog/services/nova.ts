@@ -95,6 +95,8 @@ export const nova: ServiceDef = {
         container: 'nova_api',
         command: "sh -c 'nova-status upgrade check > /tmp/nova-status; rc=$?; cat /tmp/nova-status; grep -B1 -A4 \"Result: Failure\" /tmp/nova-status; [ $rc -le 1 ]'",
         newSchema: true,
+        // After the jump: until the computes have recorded their new version (once their driver is up).
+        retrySeconds: 180,
       },
     ],
     after: [{ name: 'online_data_migrations', container: 'nova_api', command: 'nova-manage db online_data_migrations' }],
