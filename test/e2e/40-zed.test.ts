@@ -120,6 +120,9 @@ describe('openstack_release: zed (Debian 12) all-in-one', { skip: !hasDocker }, 
   });
 
   test('berth tempest on the upgraded cloud: the smoke tests pass', () => {
+    // Tempest's image, flavors and networks (the demo project's), made on the upgraded cloud.
+    const init = run(['init-runonce']);
+    assert.equal(init.status, 0, `${init.out}\n${init.err}`);
     const results = join(cloud.work, 'tempest-results');
     const t0 = Date.now();
     const r = run(['tempest', '--results-dir', results]);
