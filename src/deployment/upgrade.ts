@@ -11,7 +11,7 @@ import { imagesByHost, missingImageLines, missingImages } from '../plan/images.j
 import { releaseNamed } from '../config/releases.js';
 import { LABEL, type DesiredContainer } from '../plan/types.js';
 import { isUpgradeStep, namedVolumes } from '../plan/plan.js';
-import { containerLabels, deploy, runToCompletion, type StepResult } from '../reconcile/deploy.js';
+import { containerLabels, deploy, removeWithFiles, runToCompletion, type StepResult } from '../reconcile/deploy.js';
 import { localHosts, type DeploymentContext } from './context.js';
 import { mariadbNodes, nodeTool } from './galera.js';
 import type { ReleaseTag, RestorePoint } from './restore-points.js';
@@ -83,8 +83,7 @@ export async function runUpgradeChecks(next: DeploymentContext, say: (line: stri
     } catch (err) {
       throw new InputError(`${job.host}: ${job.name} refused the upgrade: ${(err as Error).message}`, 'fix what it reports, then run berth upgrade again; nothing has changed');
     } finally {
-      await host.remove(job.name).catch(() => undefined);
-      await host.removeDir(posix.join(next.plan.configRoot, job.name)).catch(() => undefined);
+      await removeWithFiles(host, next.plan.configRoot, job.name).catch(() => undefined);
     }
   }
 }
@@ -164,8 +163,7 @@ export async function removeUpgradeSteps(ctx: DeploymentContext): Promise<void> 
   for (const svc of ctx.plan.services) {
     for (const job of svc.jobs.filter((j) => isUpgradeStep(j.name))) {
       const host = ctx.hosts.get(job.host)!;
-      await host.remove(job.name).catch(() => undefined);
-      await host.removeDir(posix.join(ctx.plan.configRoot, job.name)).catch(() => undefined);
+      await removeWithFiles(host, ctx.plan.configRoot, job.name).catch(() => undefined);
     }
   }
 }

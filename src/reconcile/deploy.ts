@@ -236,10 +236,11 @@ async function runUpgradeExec(step: UpgradeExec, run: Run): Promise<StepResult> 
   if (opts.dryRun) return emitEnd({ host: step.host, target: step.name, action: 'exec', status: 'changed', reasons, durationMs: 0 });
   try {
     const deadline = t0 + (step.retrySeconds ?? 0) * 1000;
-    let r = await opts.hosts.get(step.host)!.exec(step.container, ['sh', '-c', step.command], step.user, opts.jobTimeoutMs ?? 15 * 60_000);
+    const attempt = (): ReturnType<Host['exec']> => opts.hosts.get(step.host)!.exec(step.container, ['sh', '-c', step.command], step.user, opts.jobTimeoutMs ?? 15 * 60_000);
+    let r = await attempt();
     while (r.code !== 0 && Date.now() < deadline) {
       await new Promise((res) => setTimeout(res, 5000));
-      r = await opts.hosts.get(step.host)!.exec(step.container, ['sh', '-c', step.command], step.user, opts.jobTimeoutMs ?? 15 * 60_000);
+      r = await attempt();
     }
     if (r.code !== 0) throw new Error(`exited with status ${r.code} in ${step.container}${step.retrySeconds ? ` (tried for ${step.retrySeconds} s)` : ''}; last output:\n    ${r.output.trim().split('\n').slice(-15).join('\n    ')}`);
     return emitEnd({ host: step.host, target: step.name, action: 'exec', status: 'changed', reasons, durationMs: Date.now() - t0 });
@@ -416,6 +417,12 @@ async function runJobOn(job: DesiredJob, run: Run): Promise<StepResult> {
   }
 }
 
+/** A container or job gone with its rendered files: nothing of it left on the host. */
+export async function removeWithFiles(host: Host, configRoot: string, name: string): Promise<void> {
+  await host.remove(name);
+  await host.removeDir(posix.join(configRoot, name));
+}
+
 /** Runs a job's container from scratch and waits for it; a non-zero exit throws with its last output. */
 export async function runToCompletion(host: Host, configRoot: string, job: DesiredJob, deploymentId: string, timeoutMs = 15 * 60_000): Promise<void> {
   await host.remove(job.name);
@@ -573,8 +580,7 @@ async function removeUndesiredOn(run: Run, hostName: string, view: HostView): Pr
     const reasons = [isUpgradeStep(c.name) ? 'a step of an upgrade that is over' : `service ${service} is not enabled here`];
     opts.onEvent?.({ type: 'step-start', host: hostName, target: c.name, action: 'remove', reasons });
     if (!opts.dryRun) {
-      await host.remove(c.name);
-      await host.removeDir(posix.join(opts.plan.configRoot, c.name));
+      await removeWithFiles(host, opts.plan.configRoot, c.name);
     }
     for (const v of c.volumes) if (!(opts.plan.volumes[hostName] ?? []).includes(v)) kept.add(v);
     emitEnd({ host: hostName, target: c.name, action: 'remove', status: 'changed', reasons, durationMs: Date.now() - t0 });
@@ -590,8 +596,7 @@ async function removeUndesiredOn(run: Run, hostName: string, view: HostView): Pr
     }
     try {
       await runToCompletion(host, opts.plan.configRoot, job, opts.deploymentId, 5 * 60_000);
-      await host.remove(job.name);
-      await host.removeDir(posix.join(opts.plan.configRoot, job.name));
+      await removeWithFiles(host, opts.plan.configRoot, job.name);
       emitEnd({ host: hostName, target: job.name, action: 'run', status: 'changed', reasons, durationMs: Date.now() - t0 });
     } catch (err) {
       emitEnd({ host: hostName, target: job.name, action: 'run', status: 'failed', reasons, durationMs: Date.now() - t0, error: (err as Error).message });

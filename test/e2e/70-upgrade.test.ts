@@ -10,7 +10,6 @@
 // images, and a deploy that would change the tag.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -19,9 +18,8 @@ import { startProbe, summary } from './vip-probe.js';
 
 const hasDocker = dockerAvailable();
 const cloud = new TestCloud('upgrade');
-const { configDir, data } = cloud;
+const { configDir } = cloud;
 const run = cloud.run.bind(cloud);
-const openstack = cloud.openstack.bind(cloud);
 
 const baseGlobals = ['enable_heat: yes', 'enable_horizon: "no"'];
 const tags = { good: `${imageTag}-u1`, unhealthy: `${imageTag}-u2`, badMigration: `${imageTag}-u3` };
@@ -61,21 +59,6 @@ function imageOf(container: string): string {
 
 const imageNames: Record<string, string> = { mariadb: 'mariadb-server', keystone: 'keystone', glance_api: 'glance-api', nova_api: 'nova-api', neutron_server: 'neutron-server', heat_api: 'heat-api' };
 
-/** What must survive every upgrade and rollback. */
-function assertResources(): void {
-  assert.match(openstack(['project', 'show', 'e2e-upgrade', '-f', 'value', '-c', 'name']), /^e2e-upgrade\s*$/);
-  assert.match(openstack(['image', 'show', 'e2e-upgrade-image', '-f', 'value', '-c', 'status']), /^active\s*$/);
-  assert.match(openstack(['router', 'show', 'e2e-upgrade-router', '-f', 'value', '-c', 'status']), /^ACTIVE\s*$/);
-  assert.match(openstack(['network', 'show', 'e2e-upgrade-net', '-f', 'value', '-c', 'status']), /^ACTIVE\s*$/);
-  assert.match(openstack(['stack', 'show', 'e2e-upgrade-stack', '-f', 'value', '-c', 'stack_status']), /^CREATE_COMPLETE\s*$/);
-  assert.match(openstack(['server', 'show', 'e2e-upgrade-server', '-f', 'value', '-c', 'status']), /^ACTIVE\s*$/);
-}
-
-function checkClean(): void {
-  const r = run(['check']);
-  assert.equal(r.status, 0, `${r.out}\n${r.err}`);
-}
-
 function glanceTables(pattern: string): string {
   return ok('docker', ['exec', '-u', 'root', 'mariadb', 'mariadb', '--protocol=socket', '-sNe', `SHOW TABLES FROM glance LIKE '${pattern}'`]).trim();
 }
@@ -104,18 +87,7 @@ describe('berth upgrade and rollback (all-in-one, a new image tag of the default
     assert.equal(r.status, 0, `${r.out}\n${r.err}`);
     assert.equal(run(['post-deploy']).status, 0);
     t.diagnostic(`deploy: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    openstack(['project', 'create', 'e2e-upgrade']);
-    writeFileSync(join(data, 'upgrade.raw'), randomBytes(256 * 1024));
-    openstack(['image', 'create', '--disk-format', 'raw', '--container-format', 'bare', '--file', '/x/upgrade.raw', 'e2e-upgrade-image']);
-    openstack(['network', 'create', 'e2e-upgrade-net']);
-    openstack(['subnet', 'create', '--network', 'e2e-upgrade-net', '--subnet-range', '10.77.0.0/24', 'e2e-upgrade-subnet']);
-    openstack(['router', 'create', 'e2e-upgrade-router']);
-    openstack(['router', 'add', 'subnet', 'e2e-upgrade-router', 'e2e-upgrade-subnet']);
-    writeFileSync(join(data, 'upgrade-stack.yaml'), 'heat_template_version: 2018-08-31\nresources:\n  secret: {type: OS::Heat::RandomString, properties: {length: 16}}\n');
-    openstack(['stack', 'create', '-t', '/x/upgrade-stack.yaml', '--wait', 'e2e-upgrade-stack']);
-    openstack(['flavor', 'create', '--ram', '64', '--disk', '1', '--vcpus', '1', 'e2e-upgrade-tiny']);
-    await cloud.createServer('e2e-upgrade-server', ['--os-compute-api-version', '2.37', '--flavor', 'e2e-upgrade-tiny', '--image', 'e2e-upgrade-image', '--nic', 'none'], (m) => t.diagnostic(m));
-    assertResources();
+    await cloud.makeResources('e2e-upgrade', '10.77.0.0/24', ['--os-compute-api-version', '2.37', '--nic', 'none'], (m) => t.diagnostic(m));
   });
 
   test('bad input: the release deployed is nothing to do; a downgrade, missing images and a deploy to another tag are refused', () => {
@@ -177,8 +149,8 @@ describe('berth upgrade and rollback (all-in-one, a new image tag of the default
     const noop = run(['deploy']);
     assert.equal(noop.status, 0, noop.err);
     assert.match(noop.out, /^localhost\s+\d+\s+0\s+0\s+0\s+no$/m);
-    checkClean();
-    assertResources();
+    cloud.checkClean();
+    cloud.assertResources('e2e-upgrade');
   });
 
   test('an image whose health check never passes: the upgrade rolls back by itself', (t) => {
@@ -198,8 +170,8 @@ describe('berth upgrade and rollback (all-in-one, a new image tag of the default
     // until the operator puts the running tag back.
     assert.equal(run(['check']).status, 1);
     setTag(tags.good);
-    checkClean();
-    assertResources();
+    cloud.checkClean();
+    cloud.assertResources('e2e-upgrade');
   });
 
   test('a schema migration that fails halfway: rolled back, the database restored', (t) => {
@@ -234,8 +206,8 @@ describe('berth upgrade and rollback (all-in-one, a new image tag of the default
     assert.equal(imageOf('glance_api'), `berth/glance-api:${tags.good}`);
     assert.deepEqual(restorePoints().map((rp) => rp.state), ['upgraded', 'rolled-back', 'rolled-back']);
     setTag(tags.good);
-    checkClean();
-    assertResources();
+    cloud.checkClean();
+    cloud.assertResources('e2e-upgrade');
   });
 
   test('restore points are 0700 and list what each upgrade did; rollback of a finished upgrade asks for confirmation', () => {

@@ -2,6 +2,7 @@
 // elsewhere the suite says clearly that it did not run.
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -134,6 +135,50 @@ export class TestCloud {
       }
       await new Promise((r) => setTimeout(r, 2000));
     }
+  }
+
+  /**
+   * What an upgrade must keep, each named `<prefix>-…`: a project, an image, a network with a subnet
+   * and a router, a Heat stack, and a server of the flavor `<prefix>-tiny` made with `serverArgs`
+   * (its network or `--nic none`). Checked by assertResources.
+   */
+  async makeResources(prefix: string, subnetRange: string, serverArgs: string[], diagnostic: (msg: string) => void): Promise<void> {
+    const os = this.openstack.bind(this);
+    os(['project', 'create', prefix]);
+    writeFileSync(join(this.data, `${prefix}.raw`), randomBytes(256 * 1024));
+    os(['image', 'create', '--disk-format', 'raw', '--container-format', 'bare', '--file', `/x/${prefix}.raw`, `${prefix}-image`]);
+    os(['network', 'create', `${prefix}-net`]);
+    os(['subnet', 'create', '--network', `${prefix}-net`, '--subnet-range', subnetRange, `${prefix}-subnet`]);
+    os(['router', 'create', `${prefix}-router`]);
+    os(['router', 'add', 'subnet', `${prefix}-router`, `${prefix}-subnet`]);
+    writeFileSync(join(this.data, `${prefix}-stack.yaml`), 'heat_template_version: 2018-08-31\nresources:\n  secret: {type: OS::Heat::RandomString, properties: {length: 16}}\n');
+    os(['stack', 'create', '-t', `/x/${prefix}-stack.yaml`, '--wait', `${prefix}-stack`]);
+    os(['flavor', 'create', '--ram', '64', '--disk', '1', '--vcpus', '1', `${prefix}-tiny`]);
+    await this.createServer(`${prefix}-server`, [...serverArgs, '--flavor', `${prefix}-tiny`, '--image', `${prefix}-image`], diagnostic);
+    this.assertResources(prefix);
+  }
+
+  /** makeResources' resources are there and in working states. */
+  assertResources(prefix: string): void {
+    const field = (kind: string, name: string, column: string): string => this.openstack([kind, 'show', name, '-f', 'value', '-c', column]).trim();
+    assert.equal(field('project', prefix, 'name'), prefix);
+    assert.equal(field('image', `${prefix}-image`, 'status'), 'active');
+    assert.equal(field('router', `${prefix}-router`, 'status'), 'ACTIVE');
+    assert.equal(field('network', `${prefix}-net`, 'status'), 'ACTIVE');
+    assert.equal(field('stack', `${prefix}-stack`, 'stack_status'), 'CREATE_COMPLETE');
+    assert.equal(field('server', `${prefix}-server`, 'status'), 'ACTIVE');
+  }
+
+  /** The compute API's highest microversion: 2.93 on Zed, 2.96 or more on 2025.1. */
+  computeMicroversion(): string {
+    const versions = JSON.parse(this.openstack(['versions', 'show', '--service', 'compute', '--interface', 'public', '-f', 'json'])) as { 'Max Microversion': string | null }[];
+    return versions.map((v) => v['Max Microversion']).find((m) => m) ?? '';
+  }
+
+  /** `berth check` finds nothing to report. */
+  checkClean(): void {
+    const r = this.run(['check']);
+    assert.equal(r.status, 0, `${r.out}\n${r.err}`);
   }
 
   /**
