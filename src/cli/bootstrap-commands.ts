@@ -52,6 +52,13 @@ export async function runBootstrap(configDir: string, format: 'text' | 'json', o
   }
   const reporter = new BootstrapReporter(format);
   const byName = new Map(deployment.hosts.map((h) => [h.name, h]));
+  const tcp = all.filter((n) => byName.get(n)!.connection === 'tcp');
+  if (tcp.length) {
+    throw new InputError(
+      `${deployment.inventory.path}: ${tcp.join(', ')} ${tcp.length === 1 ? 'is' : 'are'} reached at Docker's TCP API (berth_docker_host): bootstrap-servers prepares hosts over SSH`,
+      'prepare such a host yourself (Docker Engine listening with TLS, the kernel modules and sysctls its services need), or reach it over SSH',
+    );
+  }
 
   // Host keys first: a new one shown and recorded, a changed one stops the run before any login.
   mkdirSync(configDir, { recursive: true });

@@ -17,7 +17,7 @@ import { EngineError } from '../engine/docker.js';
 import type { Host } from '../engine/host.js';
 import { moduleAvailability, type ModuleFacts } from '../engine/kernel-modules.js';
 import { decide } from '../reconcile/diff.js';
-import { assertOwnership, DEFAULT_FORKS, deploy, runToCompletion, type StepResult } from '../reconcile/deploy.js';
+import { assertOwnership, DEFAULT_FORKS, deploy, removeWithFiles, runToCompletion, type StepResult } from '../reconcile/deploy.js';
 import { isOurs, isOurVolume } from '../reconcile/ownership.js';
 import { HostGate, limitWarnings } from '../reconcile/scope.js';
 import { LABEL } from '../plan/types.js';
@@ -595,12 +595,12 @@ export async function runDestroy(ctx: DeploymentContext, adopt: boolean, selecti
 /** Everything of this deployment on one host: containers, jobs and tool runs, volumes, config, and the host setup. */
 async function destroyHost(ctx: DeploymentContext, name: string, host: Host, adopt: boolean): Promise<void> {
   const all = await host.listAll();
-  const ours = all.filter((c) => isOurs(c.labels, ctx.deploymentId, adopt));
+  // A TCP host's files container removes the config directories: it goes last.
+  const ours = all.filter((c) => isOurs(c.labels, ctx.deploymentId, adopt) && c.labels[LABEL.kind] !== 'files');
   // A volume's labels cannot change: one made before ids, or adopted, is ours when our containers mount it.
   const mounted = new Set(ours.flatMap((c) => c.volumes));
   for (const c of ours) {
-    await host.remove(c.name);
-    await host.removeDir(join(ctx.plan.configRoot, c.name));
+    await removeWithFiles(host, ctx.plan.configRoot, c.name);
     console.log(`${name}: removed ${c.labels[LABEL.kind] === 'tool' ? 'tool container' : 'container'} ${c.name}`);
   }
   // Also the config of planned containers that never got created (an interrupted deploy).
@@ -618,8 +618,7 @@ async function destroyHost(ctx: DeploymentContext, name: string, host: Host, ado
       await runToCompletion(host, ctx.plan.configRoot, job, ctx.deploymentId, 5 * 60_000);
       for (const line of (await host.logs(job.name, 'all')).split('\n')) if (/^removed /.test(line)) console.log(`${name}: ${line}`);
     } finally {
-      await host.remove(job.name);
-      await host.removeDir(join(ctx.plan.configRoot, job.name));
+      await removeWithFiles(host, ctx.plan.configRoot, job.name);
     }
   }
   // Volumes last: the teardown jobs mount the log volume.
@@ -628,5 +627,9 @@ async function destroyHost(ctx: DeploymentContext, name: string, host: Host, ado
     const owner = v.labels[LABEL.deployment];
     const mine = isOurVolume(v, mounted, ctx.deploymentId) || (adopt && (owner !== undefined || planned.has(v.name)));
     if (mine && (await host.removeVolume(v.name))) console.log(`${name}: removed volume ${v.name}`);
+  }
+  for (const c of all.filter((x) => x.labels[LABEL.kind] === 'files' && isOurs(x.labels, ctx.deploymentId, adopt))) {
+    await host.remove(c.name);
+    console.log(`${name}: removed files container ${c.name}`);
   }
 }

@@ -42,7 +42,7 @@ export function sshTargets(configDir: string, names: string[]): ScanTarget[] {
   return [...inventory.hosts.values()]
     .filter((h) => !names.length || names.includes(h.name))
     .map((h) => ({ h, vars: hostVars(inventory, h.name) }))
-    .filter(({ h, vars }) => (vars.ansible_connection ?? (h.name === 'localhost' ? 'local' : 'ssh')) !== 'local')
+    .filter(({ h, vars }) => (vars.ansible_connection ?? (h.name === 'localhost' ? 'local' : 'ssh')) !== 'local' && vars.berth_docker_host === undefined)
     .map(({ h, vars }) => ({ name: h.name, address: vars.ansible_host ?? h.name, port: Number(vars.ansible_port ?? 22) }));
 }
 

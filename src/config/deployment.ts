@@ -1,18 +1,22 @@
 // Everything `berth deploy` reads from the config directory, validated and resolved into one typed
 // value. Nothing after this point reads operator files (see DESIGN.md, "Data flows one way").
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from './errors.js';
 import { loadGlobals, type Globals } from './globals.js';
 import { hostsOf, hostVars, loadInventory, type Inventory, type InventoryOptions } from './inventory.js';
 import { loadPasswords } from './passwords.js';
+import { isLoopback, parseDockerHost } from './values.js';
 
 export interface DeploymentHost {
   name: string;
   /** Where berth reaches the host: ansible_host, else its inventory name. */
   address: string;
-  connection: 'local' | 'ssh';
+  /** local: this machine's socket; ssh; tcp: Docker's remote API (berth_docker_host). */
+  connection: 'local' | 'ssh' | 'tcp';
+  /** berth_docker_host's endpoint, with berth_docker_tls_dir's files read (none only on loopback). */
+  docker?: { address: string; port: number; tls?: { ca: Buffer; cert: Buffer; key: Buffer } };
   user: string;
   port: number;
   /** ansible_become: privileged work on the host goes through `sudo -n` (for a user other than root). */
@@ -96,10 +100,12 @@ export function loadDeployment(configDir: string, opts: LoadDeploymentOptions): 
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
       throw new InputError(`${where}: host "${host.name}": ansible_port must be a port number`);
     }
+    const docker = vars.berth_docker_host === undefined ? undefined : dockerEndpoint(where, host.name, connection, vars);
     return {
       name: host.name,
-      address: vars.ansible_host ?? host.name,
-      connection: connection === 'local' ? 'local' : 'ssh',
+      address: docker?.address ?? vars.ansible_host ?? host.name,
+      connection: docker ? 'tcp' : connection === 'local' ? 'local' : 'ssh',
+      ...(docker ? { docker } : {}),
       // Ansible's default: the user running the command.
       user: vars.ansible_user ?? vars.ansible_ssh_user ?? userInfo().username,
       port,
@@ -112,6 +118,34 @@ export function loadDeployment(configDir: string, opts: LoadDeploymentOptions): 
   });
   assertDistinctAddresses(inventoryPath, hosts);
   return { deployment: { configDir, globals, inventory, passwords, hosts }, warnings };
+}
+
+/**
+ * berth_docker_host and berth_docker_tls_dir: Docker's remote API. Without TLS, whoever reaches
+ * the port is root on the host, so plain TCP is for loopback only (the scale simulator's hosts).
+ */
+function dockerEndpoint(where: string, name: string, connection: string, vars: Record<string, string>): NonNullable<DeploymentHost['docker']> {
+  const endpoint = parseDockerHost(vars.berth_docker_host!)!;
+  if (connection === 'local') {
+    throw new InputError(`${where}: host "${name}": berth_docker_host and ansible_connection=local together`, 'a local host is reached at this machine\'s socket: remove one of them');
+  }
+  const dir = vars.berth_docker_tls_dir === undefined ? undefined : expandHome(vars.berth_docker_tls_dir);
+  if (dir === undefined) {
+    if (isLoopback(endpoint.address)) return endpoint;
+    throw new InputError(
+      `${where}: host "${name}": berth_docker_host ${vars.berth_docker_host} without TLS: Docker's API gives whoever reaches it root on the host, so plain TCP is allowed only on loopback`,
+      'set berth_docker_tls_dir to the directory of Docker\'s client files (ca.pem, cert.pem, key.pem, as for docker --tlsverify), or reach the host over SSH',
+    );
+  }
+  const read = (file: string): Buffer => {
+    const path = join(dir, file);
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new InputError(`${where}: host "${name}": berth_docker_tls_dir: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, 'the directory holds ca.pem, cert.pem and key.pem, as docker --tlsverify reads them from DOCKER_CERT_PATH');
+    }
+  };
+  return { ...endpoint, tls: { ca: read('ca.pem'), cert: read('cert.pem'), key: read('key.pem') } };
 }
 
 /**

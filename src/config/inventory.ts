@@ -1,7 +1,7 @@
 // Ansible INI inventories (the `all-in-one` / `multinode` files kolla-ansible operators already
 // have). No npm package parses this dialect faithfully, and we want every error to say file:line.
 import { InputError } from './errors.js';
-import { isHostAddress, isInventoryHostName, isIpAddress, isPortText, limits, patterns, shown } from './values.js';
+import { isHostAddress, isInventoryHostName, isIpAddress, isPortText, limits, parseDockerHost, patterns, shown } from './values.js';
 import { didYouMean, fileTooBig, readOperatorFile } from './yaml-file.js';
 
 export interface InventoryHost {
@@ -65,6 +65,13 @@ const checkedVars: Record<string, { valid: (v: string) => boolean; what: string;
   ansible_ssh_user: { valid: (v) => patterns.userName.test(v), what: 'must be a user name', hint: 'user names are up to 32 letters, digits, _, . and -, not starting with a digit, . or -' },
   ansible_connection: { valid: (v) => patterns.connection.test(v), what: 'must be a connection plugin name', hint: 'berth supports ansible_connection=local or ansible_connection=ssh' },
   ansible_become: { valid: (v) => patterns.booleanWord.test(v), what: 'must be yes or no', hint: 'write yes/no or true/false' },
+  // Docker's own remote API instead of SSH (DOCKER_HOST's form), with its client TLS files.
+  berth_docker_host: { valid: (v) => parseDockerHost(v) !== undefined, what: 'must be tcp://ADDRESS:PORT', hint: 'write e.g. berth_docker_host=tcp://192.0.2.11:2376, as DOCKER_HOST is written' },
+  berth_docker_tls_dir: {
+    valid: (v) => v.length <= limits.pathChars && patterns.path.test(v),
+    what: 'must be a directory path',
+    hint: 'the directory of Docker\'s client files ca.pem, cert.pem and key.pem (DOCKER_CERT_PATH); paths are letters, digits and _ . / ~ + @ % , : = -',
+  },
   // Per-host (or [group:vars]) interfaces, overriding globals.yml for those hosts.
   ...Object.fromEntries(
     ['network_interface', 'api_interface', 'tunnel_interface', 'neutron_external_interface', 'dns_interface'].map((key) => [

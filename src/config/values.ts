@@ -49,6 +49,20 @@ export function isPortText(s: string): boolean {
   return /^\d{1,5}$/.test(s) && Number(s) >= 1 && Number(s) <= 65535;
 }
 
+/** berth_docker_host: Docker's tcp://HOST:PORT (an IPv6 address in brackets); undefined when not that shape. */
+export function parseDockerHost(s: string): { address: string; port: number } | undefined {
+  const m = /^tcp:\/\/(\[[0-9A-Fa-f:.]+\]|[^:[\]/]+):(\d{1,5})\/?$/.exec(s);
+  if (!m || s.length > 270 || !isPortText(m[2]!)) return undefined;
+  const host = m[1]!.startsWith('[') ? m[1]!.slice(1, -1) : m[1]!;
+  if (!(m[1]!.startsWith('[') ? isIpAddress(host) && host.includes(':') : isHostAddress(host))) return undefined;
+  return { address: host, port: Number(m[2]) };
+}
+
+/** 127.0.0.0/8 or ::1: traffic that never leaves the machine. */
+export function isLoopback(address: string): boolean {
+  return isIP(address) === 4 ? address.startsWith('127.') : address === '::1' || address === 'localhost';
+}
+
 /** host[:port], what Docker accepts before the first "/" of an image reference; trailing slashes are dropped later. */
 export function isRegistry(s: string): boolean {
   const m = /^(\[[0-9A-Fa-f:.]+\]|[^:[\]/]+)(?::(\d{1,5}))?\/*$/.exec(s);

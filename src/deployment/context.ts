@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import { catalog, catalogGroups, catalogSecrets } from '../catalog/index.js';
-import { loadBuildConfig, type BuildConfig } from '../config/build-config.js';
+import { imageRef, loadBuildConfig, type BuildConfig } from '../config/build-config.js';
 import { loadDeployment, type Deployment, type DeploymentHost } from '../config/deployment.js';
 import { InputError } from '../config/errors.js';
 import { hostsOf, type Inventory } from '../config/inventory.js';
@@ -13,6 +13,7 @@ import { EngineError } from '../engine/docker.js';
 import { isUnreachable, type Host } from '../engine/host.js';
 import { LocalHost } from '../engine/local-host.js';
 import { SshHost } from '../engine/ssh-host.js';
+import { TcpHost } from '../engine/tcp-host.js';
 import { readOverrideFiles } from '../config/overrides.js';
 import { wantedInterfaces } from '../plan/addresses.js';
 import { EXTERNAL_VETH, plan } from '../plan/plan.js';
@@ -69,10 +70,26 @@ export async function closeHosts(): Promise<void> {
 
 export const DEFAULT_FORKS = 10;
 
-/** A Host for each inventory host: the Docker socket for ansible_connection=local, else SSH. */
-export function connectHost(h: DeploymentHost, knownHostsFile: string): Host {
+/** What a TCP host's files container needs: its image, the directory it mounts, its labels. */
+export interface FilesContainerSpec {
+  filesImage: string;
+  configRoot: string;
+  labels: Record<string, string>;
+}
+
+/** A Host for each inventory host: the Docker socket for ansible_connection=local, Docker's TCP API for berth_docker_host, else SSH. */
+export function connectHost(h: DeploymentHost, knownHostsFile: string, files?: FilesContainerSpec): Host {
   if (h.connection === 'local') return new LocalHost(h.name);
+  if (h.connection === 'tcp') {
+    if (!files) throw new Error(`host ${h.name}: a TCP host needs its files container described`);
+    return new TcpHost({ name: h.name, address: h.docker!.address, port: h.docker!.port, ...(h.docker!.tls ? { tls: h.docker!.tls } : {}), ...files });
+  }
   return new SshHost({ name: h.name, address: h.address, port: h.port, user: h.user, become: h.become, privateKeyFile: h.privateKeyFile, knownHostsFile });
+}
+
+/** The files container of a deployment's TCP hosts. */
+export function filesContainerSpec(deployment: Deployment, build: BuildConfig, deploymentId: string): FilesContainerSpec {
+  return { filesImage: imageRef(build, 'base'), configRoot: deployment.globals.node_config_directory, labels: { [LABEL.deployment]: deploymentId, [LABEL.kind]: 'files' } };
 }
 
 export async function loadContext(configDir: string, opts: LoadContextOptions = {}): Promise<DeploymentContext> {
@@ -117,7 +134,8 @@ export async function loadContext(configDir: string, opts: LoadContextOptions = 
   const build = loadBuildConfig(inputsDir);
   // An SSH host connects on first use (its facts, below); closeHosts() ends every connection at the end of the run.
   const knownHostsFile = join(configDir, 'known_hosts');
-  const connect = opts.connect ?? ((h: DeploymentHost) => connectHost(h, knownHostsFile));
+  const files = filesContainerSpec(deployment, build, deploymentId);
+  const connect = opts.connect ?? ((h: DeploymentHost) => connectHost(h, knownHostsFile, files));
   const hosts = new Map<string, Host>(deployment.hosts.map((h) => [h.name, opts.sharing?.hosts.get(h.name) ?? connect(h)]));
   for (const host of hosts.values()) opened.add(host);
   const { facts, unreachable } = await gatherFacts(hosts, wantedInterfaces(deployment), opts.forks ?? DEFAULT_FORKS);

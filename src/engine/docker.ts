@@ -54,20 +54,34 @@ export class Engine {
   /** Requests dockerode made, for the benchmark. */
   private dialed = 0;
 
-  constructor(private readonly endpoint: DockerEndpoint = localEndpoint()) {
-    this.api = new DockerApi(endpoint);
+  constructor(
+    readonly endpoint: DockerEndpoint = localEndpoint(),
+    /** A transport failure as the host's transport names it (a TCP host: unreachable). */
+    private readonly transportError: (err: Error) => Error = (err) => err,
+  ) {
+    this.api = new DockerApi(endpoint, transportError);
   }
 
   /** dockerode, loaded on first use: commands that only read never load it. */
   docker(): Promise<Docker> {
     this.dockerode ??= import('dockerode').then(({ default: Dockerode }) => {
-      // With an agent, the host name only labels requests: the agent opens every connection.
-      const options = 'socketPath' in this.endpoint ? { socketPath: this.endpoint.socketPath } : { host: 'http://docker', port: 80, protocol: 'http' as const, agent: this.endpoint.agent };
+      const e = this.endpoint;
+      const options =
+        'socketPath' in e
+          ? { socketPath: e.socketPath }
+          : 'tcp' in e
+            ? { host: e.tcp.host, port: e.tcp.port, protocol: e.tcp.tls ? ('https' as const) : ('http' as const), agent: e.tcp.agent, ...e.tcp.tls }
+            : // With an agent of its own, the host name only labels requests: the agent opens every connection.
+              { host: 'http://docker', port: 80, protocol: 'http' as const, agent: e.agent };
       const docker = new Dockerode(options);
       const modem = docker.modem as { dial: (...args: unknown[]) => unknown };
       const dial = modem.dial.bind(modem);
       modem.dial = (...args: unknown[]) => {
         this.dialed++;
+        const callback = args.at(-1);
+        if (typeof callback === 'function') {
+          args[args.length - 1] = (err: unknown, ...rest: unknown[]) => (callback as (...a: unknown[]) => unknown)(err instanceof Error && !('statusCode' in err) ? this.transportError(err) : err, ...rest);
+        }
         return dial(...args);
       };
       return docker;
@@ -87,6 +101,10 @@ export class Engine {
     } catch (err) {
       // A remote transport says itself what is wrong (host, cause, what to do).
       if (err instanceof EngineError || err instanceof InputError) throw err;
+      if ('tcp' in this.endpoint) {
+        const { host, port, tls } = this.endpoint.tcp;
+        throw new EngineError(`Docker Engine at ${tls ? 'https' : 'tcp'}://${host}:${port}: ${(err as Error).message}`, 'check berth_docker_host and berth_docker_tls_dir in the inventory, and that dockerd listens there', true);
+      }
       throw new EngineError(
         `Docker Engine does not answer on its socket: ${(err as Error).message}`,
         'install and start it (scripts/host-setup.sh does both), or set BERTH_DOCKER_SOCKET',

@@ -14,6 +14,7 @@ import { EngineError } from './docker.js';
 import { UnreachableError } from './host.js';
 import { splice } from './splice.js';
 import { fingerprint, hostKeyAlgorithms, hostToken, keyType, readKnownHosts, verifyHostKey, type HostKeyVerdict } from './known-hosts.js';
+import type { RunResult } from './script-files.js';
 
 export interface SshTarget {
   /** The inventory's name for the host, for messages. */
@@ -36,11 +37,7 @@ const DOCKER_CHANNELS = 6;
 const DOCKER_SOCKET = '/var/run/docker.sock';
 const HANDSHAKE_TIMEOUT_MS = 15_000;
 
-export interface RunResult {
-  code: number;
-  stdout: Buffer;
-  stderr: string;
-}
+export type { RunResult };
 
 export class SshConnection {
   /** SSH connections opened (authenticated) so far: 1 for a whole run, unless one dropped. */

@@ -31,7 +31,9 @@ export interface ProbeRound {
 
 async function round(c: Credentials): Promise<void> {
   const signal = AbortSignal.timeout(20_000);
-  const auth = await fetch(`${c.auth_url}/v3/auth/tokens`, {
+  // Each request's failure names it: an outage's cause starts with which API stopped answering.
+  const named = <T>(what: string, p: Promise<T>): Promise<T> => p.catch((err: Error) => Promise.reject(new Error(`${what}: ${err.message}`)));
+  const auth = await named('token', fetch(`${c.auth_url}/v3/auth/tokens`, {
     method: 'POST',
     signal,
     headers: { 'content-type': 'application/json' },
@@ -41,13 +43,13 @@ async function round(c: Credentials): Promise<void> {
         scope: { project: { name: c.project_name, domain: { name: 'Default' } } },
       },
     }),
-  });
-  await auth.arrayBuffer();
+  }));
+  await named('token', auth.arrayBuffer());
   const token = auth.headers.get('x-subject-token');
   if (auth.status !== 201 || !token) throw new Error(`token: HTTP ${auth.status}`);
   for (const [what, url] of [['images', `${c.image_url}/v2/images`], ['servers', `${c.compute_url}/servers`]] as const) {
-    const r = await fetch(url, { signal, headers: { 'x-auth-token': token } });
-    await r.arrayBuffer();
+    const r = await named(what, fetch(url, { signal, headers: { 'x-auth-token': token } }));
+    await named(what, r.arrayBuffer());
     if (r.status !== 200) throw new Error(`${what}: HTTP ${r.status}`);
   }
 }

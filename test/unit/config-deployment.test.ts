@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import type { NetworkInterfaceInfo } from 'node:os';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -161,4 +161,33 @@ test('a tunnel_address or ansible_host that is not an address stops the deployme
     () => loadDeployment(dir, { requiredSecrets: [] }),
     (err: unknown) => err instanceof InputError && err.message === `${join(dir, 'multinode')}:2: [all:vars]: ansible_host: must be an IP address or a DNS host name`,
   );
+});
+
+test('berth_docker_host: Docker\'s TCP API, plain only on loopback, TLS files read from berth_docker_tls_dir; bad forms named at their line', () => {
+  const dir = freshDir();
+  writeFileSync(join(dir, 'globals.yml'), 'network_interface: eth0\n');
+  genpwd(dir, []);
+  const certs = join(dir, 'certs');
+  mkdirSync(certs);
+  for (const f of ['ca.pem', 'cert.pem', 'key.pem']) writeFileSync(join(certs, f), `${f} bytes`);
+  writeFileSync(join(dir, 'multinode'), `[control]\nsim1 berth_docker_host=tcp://127.1.0.1:2375\nnode2 berth_docker_host=tcp://10.0.0.12:2376 berth_docker_tls_dir=${certs}\n`);
+  const { deployment } = loadDeployment(dir, { requiredSecrets: [] });
+  const [sim1, node2] = deployment.hosts;
+  assert.equal(sim1!.connection, 'tcp');
+  assert.equal(sim1!.address, '127.1.0.1');
+  assert.deepEqual(sim1!.docker, { address: '127.1.0.1', port: 2375 });
+  assert.deepEqual(node2!.docker, { address: '10.0.0.12', port: 2376, tls: { ca: Buffer.from('ca.pem bytes'), cert: Buffer.from('cert.pem bytes'), key: Buffer.from('key.pem bytes') } });
+
+  const refused = (inventory: string, message: RegExp, hint?: RegExp): void => {
+    writeFileSync(join(dir, 'multinode'), inventory);
+    assert.throws(
+      () => loadDeployment(dir, { requiredSecrets: [] }),
+      (err: unknown) => err instanceof InputError && message.test(err.message) && (!hint || hint.test(err.hint ?? '')),
+    );
+  };
+  refused('[control]\nnode2 berth_docker_host=tcp://10.0.0.12:2375\n', /multinode:2: host "node2": berth_docker_host tcp:\/\/10\.0\.0\.12:2375 without TLS/, /berth_docker_tls_dir/);
+  refused('[control]\nnode2 berth_docker_host=10.0.0.12:2375\n', /multinode:2: .*berth_docker_host: must be tcp:\/\/ADDRESS:PORT/);
+  refused('[control]\nnode2 berth_docker_host=tcp://10.0.0.12:99999\n', /multinode:2: .*berth_docker_host: must be tcp:\/\/ADDRESS:PORT/);
+  refused(`[control]\nnode2 berth_docker_host=tcp://10.0.0.12:2376 berth_docker_tls_dir=${dir}/none\n`, /multinode:2: host "node2": berth_docker_tls_dir: cannot read .*none\/ca\.pem \(ENOENT\)/);
+  refused('[control]\nlocalhost ansible_connection=local berth_docker_host=tcp://127.0.0.1:2375\n', /berth_docker_host and ansible_connection=local together/);
 });
