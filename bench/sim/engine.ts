@@ -235,6 +235,8 @@ export class SimEngine {
   constructor(
     readonly index: number,
     readonly name: string,
+    /** The loopback address it listens on: its host's address, as a host-network exec reads it. */
+    readonly address: string,
     readonly shared: EngineShared,
     private readonly initialImages: readonly string[],
   ) {
@@ -1034,7 +1036,7 @@ export class SimEngine {
       else if (this.isHealthcheck(c, e.argv)) result = { code: this.health(c) === 'healthy' ? 0 : 1 };
       else {
         const host = String(c.hostConfig.NetworkMode) === 'host';
-        result = runCommand({ argv: e.argv, stdin, fs: c.fs, hostname: host ? this.name : String(c.config.Hostname), cwd: e.workingDir }, this.shared.execHandlers);
+        result = runCommand({ argv: e.argv, stdin, fs: c.fs, hostname: host ? this.name : String(c.config.Hostname), ...(host ? { address: this.address } : {}), cwd: e.workingDir }, this.shared.execHandlers);
       }
     }
     e.running = false;

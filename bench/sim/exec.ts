@@ -15,6 +15,8 @@ export interface ExecContext {
   fs: ContainerFs;
   /** What `hostname` prints: the container's, or its engine's with host networking. */
   hostname: string;
+  /** With host networking: the engine's address, its host's only interface (eth0) besides lo. */
+  address?: string;
   /** The exec's working directory (Docker's default `/`). */
   cwd: string;
 }

@@ -39,7 +39,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { dispatch, rawOut, RequestCounts, responseOut } from './api.js';
 import { SimEngine } from './engine.js';
-import { defaultExecHandlers, type ExecHandler } from './exec.js';
+import { withBerthScripts } from './berth-scripts.js';
+import type { ExecHandler } from './exec.js';
 import { ImageCatalog, readImagesFile, type ImageSpec } from './images.js';
 import { LatencySampler, readLatencyFile, zeroLatencies, type Latencies, type LatencyKind } from './latencies.js';
 
@@ -376,7 +377,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     sampler: new LatencySampler({ ...zeroLatencies(), ...options.latencies }, options.jitter ?? 0, options.seed ?? 1),
     failJobs: regex(options.failJobs),
     unhealthy: regex(options.unhealthy),
-    execHandlers: options.execHandlers ?? defaultExecHandlers,
+    execHandlers: options.execHandlers ?? withBerthScripts(),
     unknownPull: options.unknownPull ?? 'error-event',
     ncpu: options.ncpu ?? cpus().length,
     memTotal: options.memTotal ?? totalmem(),
@@ -415,7 +416,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   const addresses = engineAddresses(options.first ?? '127.1.0.1', options.engines);
   const servers = addresses.map((host, i) => {
     const name = options.names?.[i] ?? `sim-${String(i + 1).padStart(4, '0')}`;
-    return new EngineServer(new SimEngine(i, name, shared, present), host, options.port ?? 2375, adopt);
+    return new EngineServer(new SimEngine(i, name, host, shared, present), host, options.port ?? 2375, adopt);
   });
   try {
     await Promise.all(servers.map((s) => s.listen()));

@@ -9,14 +9,14 @@ import { MARKER, type ConfigState, type HostFacts } from './host.js';
 import { MODULE_FACTS_SCRIPT, parseModuleFacts, type ModuleFacts } from './kernel-modules.js';
 
 /** Exit status of READ_DIR for a directory that does not exist. */
-const NO_DIR = 3;
+export const NO_DIR = 3;
 
 /**
  * The directory's files (not dot files) and the marker, as a POSIX tar: GNU tar's pax headers keep
  * mtimes to the nanosecond, which decide() compares with the container's start. Nothing when the
  * directory is empty (tar refuses an empty archive).
  */
-const READ_DIR = `
+export const READ_DIR = `
 cd -- "$1" 2>/dev/null || exit ${NO_DIR}
 set --
 for f in * ${MARKER}; do [ -f "$f" ] && set -- "$@" "./$f"; done
@@ -29,7 +29,7 @@ exec tar --format=posix -cf - -- "$@"
  * beside them (same file system), then each renamed into place. \`.remove\` in the tar lists names
  * to delete. umask and the archive's modes give 0700 directories and 0600 files.
  */
-const WRITE_FILES = `
+export const WRITE_FILES = `
 set -eu
 umask 077
 mkdir -p -- "$1"
@@ -47,11 +47,11 @@ for f in "$tmp"/* "$tmp"/.[!.]*; do
 done
 `;
 
-const REMOVE_DIR = `rm -rf -- "$1"`;
+export const REMOVE_DIR = `rm -rf -- "$1"`;
 
 // The hostname a container on the host network sees, every interface, then iproute2's IPv4 lines
 // (bootstrap-servers installs iproute2; Debian's minimal systems lack it).
-const HOST_FACTS = `cat /proc/sys/kernel/hostname
+export const HOST_FACTS = `cat /proc/sys/kernel/hostname
 ls /sys/class/net | tr '\\n' ' '; echo
 command -v ip >/dev/null 2>&1 || { echo "no ip command (iproute2)" >&2; exit 3; }
 ip -o -4 addr show`;
