@@ -374,7 +374,7 @@ export async function runDeploy(
   try {
     reporter.rotations(ctx.rotations);
     const results = await deploy({ ...common, onEvent: reporter.onEvent });
-    reporter.recap(results, { hosts, unreachable });
+    reporter.recap(results, { hosts, unreachable }, ctx.timings);
     const failed = results.filter((r) => r.status === 'failed' || r.status === 'skipped');
     const lost = hosts.filter((h) => unreachable.has(h));
     if (failed.length || lost.length) {

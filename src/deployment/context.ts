@@ -39,6 +39,19 @@ export interface DeploymentContext {
   rotations: SecretRotation[];
   /** Labels of a tool run (toolbox, tempest) of this deployment. */
   toolLabels: Record<string, string>;
+  /** Where the time went before any change, for the recap (ms). */
+  timings: ContextTimings;
+}
+
+export interface ContextTimings {
+  /** From the process's start to reading the config (Node and the modules loading). */
+  startMs: number;
+  /** Reading and checking the config directory. */
+  configMs: number;
+  /** Every host's facts: mostly waiting on the hosts. */
+  factsMs: number;
+  /** Planning, rendering every file included. */
+  planMs: number;
 }
 
 export interface LoadContextOptions {
@@ -93,6 +106,7 @@ export function filesContainerSpec(deployment: Deployment, build: BuildConfig, d
 }
 
 export async function loadContext(configDir: string, opts: LoadContextOptions = {}): Promise<DeploymentContext> {
+  const started = performance.now();
   const secretDefs = catalogSecrets();
   const inputsDir = opts.inputsDir ?? configDir;
   const { deployment, warnings } = loadDeployment(inputsDir, {
@@ -138,8 +152,11 @@ export async function loadContext(configDir: string, opts: LoadContextOptions = 
   const connect = opts.connect ?? ((h: DeploymentHost) => connectHost(h, knownHostsFile, files));
   const hosts = new Map<string, Host>(deployment.hosts.map((h) => [h.name, opts.sharing?.hosts.get(h.name) ?? connect(h)]));
   for (const host of hosts.values()) opened.add(host);
+  const configured = performance.now();
   const { facts, unreachable } = await gatherFacts(hosts, wantedInterfaces(deployment), opts.forks ?? DEFAULT_FORKS);
+  const gathered = performance.now();
   const desired = plan({ deployment, overrides: readOverrideFiles(inputsDir), images: build, facts, upgrade: opts.upgrade }, catalog);
+  const timings = { startMs: started, configMs: configured - started, factsMs: gathered - configured, planMs: performance.now() - gathered };
   warnings.push(...desired.warnings);
   return {
     deployment,
@@ -153,6 +170,7 @@ export async function loadContext(configDir: string, opts: LoadContextOptions = 
     secrets: Object.values(deployment.passwords),
     rotations,
     toolLabels: { [LABEL.deployment]: deploymentId, [LABEL.kind]: 'tool' },
+    timings,
   };
 }
 

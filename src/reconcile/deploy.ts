@@ -33,7 +33,9 @@ export interface StepResult {
 export type DeployEvent =
   | { type: 'step-start'; host: string; target: string; action: string; reasons: string[] }
   | { type: 'step-end'; result: StepResult }
-  | { type: 'host-unreachable'; host: string; reason: string };
+  | { type: 'host-unreachable'; host: string; reason: string }
+  /** Reading every host's containers, volumes and images before any change: mostly waiting on hosts. */
+  | { type: 'host-state'; ms: number };
 
 export const DEFAULT_FORKS = 10;
 
@@ -99,7 +101,9 @@ export async function deploy(opts: DeployOptions): Promise<StepResult[]> {
     opts.onEvent?.({ type: 'host-unreachable', host, reason });
   };
   const gate = new HostGate(opts.forks ?? DEFAULT_FORKS);
+  const reading = performance.now();
   const views = await readHosts({ ...opts, scope, gate, lost });
+  opts.onEvent?.({ type: 'host-state', ms: performance.now() - reading });
   const balancers = plan.loadBalancers?.length ? new LoadBalancers(plan.loadBalancers, opts.hosts, scope.unreachable) : undefined;
   const run: Run = { opts, scope, gate, views, emitEnd, unreachableSkips: new Set(), lost, ...(balancers ? { balancers } : {}) };
   if (!opts.dryRun) await ensureVolumes(run);

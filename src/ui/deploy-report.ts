@@ -4,6 +4,7 @@
 // through redact() first, so no secret reaches the terminal even from a failing job's output.
 import pc from 'picocolors';
 import type { SecretRotation } from '../plan/types.js';
+import type { ContextTimings } from '../deployment/context.js';
 import type { DeployEvent, StepResult } from '../reconcile/deploy.js';
 import { formatDuration, table } from './format.js';
 import type { OutputFormat } from './build-report.js';
@@ -33,8 +34,12 @@ export class DeployReporter extends EventReporter {
     super.write(this.redact(line));
   }
 
+  /** How long reading the hosts' state took (the deploy's host-state event). */
+  private hostStateMs?: number;
+
   onEvent = (ev: DeployEvent): void => {
-    if (this.json(ev)) return;
+    if (ev.type === 'host-state') this.hostStateMs = ev.ms;
+    if (this.json(ev) || ev.type === 'host-state') return;
     const clock = this.clock();
     if (ev.type === 'host-unreachable') {
       this.unreachable(clock, ev.host, ev.reason);
@@ -89,10 +94,11 @@ export class DeployReporter extends EventReporter {
    * The recap: every host of the run (`hosts`: those --limit selects), even one with nothing to do,
    * and each unreachable host with its reason.
    */
-  recap(results: StepResult[], scope: { hosts?: readonly string[]; unreachable?: ReadonlyMap<string, string> } = {}): void {
+  recap(results: StepResult[], scope: { hosts?: readonly string[]; unreachable?: ReadonlyMap<string, string> } = {}, before?: ContextTimings): void {
     const recap = recapHosts(results, scope.hosts ?? [], scope.unreachable ?? new Map());
+    const phases = this.phases(before);
     if (this.format === 'json') {
-      this.write(JSON.stringify({ type: 'recap', durationMs: Date.now() - this.t0, hosts: recap }));
+      this.write(JSON.stringify({ type: 'recap', durationMs: Date.now() - this.t0, hosts: recap, ...(phases ? { phases: Object.fromEntries(phases) } : {}) }));
       return;
     }
     const rows = recap.map((h) => [h.host, String(h.ok), String(h.changed), String(h.failed), String(h.skipped), h.unreachable ? 'yes' : 'no']);
@@ -106,6 +112,21 @@ export class DeployReporter extends EventReporter {
     const skipped = results.filter((r) => r.status === 'skipped');
     for (const r of skipped) this.write(pc.yellow(`skipped ${r.target}: ${r.reasons.join('; ')}`));
     this.write(`\ndone in ${formatDuration(Date.now() - this.t0)}`);
+    if (phases) this.write(pc.dim(`time: ${phases.map(([name, ms]) => `${name} ${formatDuration(ms)}`).join(' · ')}`));
+  }
+
+  /** Where the run's time went: before the deploy (the context's), reading the hosts, the changes. */
+  private phases(before?: ContextTimings): [string, number][] | undefined {
+    if (!before) return undefined;
+    const deployMs = Date.now() - this.t0;
+    return [
+      ['start', before.startMs],
+      ['config', before.configMs],
+      ['facts', before.factsMs],
+      ['plan', before.planMs],
+      ['host state', this.hostStateMs ?? 0],
+      ['changes', deployMs - (this.hostStateMs ?? 0)],
+    ];
   }
 }
 
