@@ -79,9 +79,7 @@ function writeConfig(dir: string, n: number): void {
     [
       '# bench/scale: every host a simulated engine (bench/sim)',
       'network_interface: eth0',
-      // haproxy's runtime API (drain, ready, show stat) is not simulated yet: no load balancer.
-      'enable_haproxy: "no"',
-      'enable_keepalived: "no"',
+      'kolla_internal_vip_address: 127.1.255.250',
       'node_config_directory: /etc/berth',
       'ovs_datapath_type: system',
       '',

@@ -4,24 +4,27 @@
 // real host (read a directory as a POSIX tar with sub-second mtimes, write one from a tar on stdin
 // with a removal list, remove one, print the host's name and addresses, a kernel module's facts);
 // the host is a simulated one: its only interfaces are lo and eth0 at the engine's address, and
-// every kernel module is loaded.
+// every kernel module is loaded. Also haproxy's admin socket as berth's load balancer steering uses
+// it (haproxy.ts).
 import { posix } from 'node:path';
 import { MARKER } from '../../src/engine/host.js';
 import { MODULE_FACTS_SCRIPT } from '../../src/engine/kernel-modules.js';
 import { HOST_FACTS, NO_DIR, READ_DIR, REMOVE_DIR, WRITE_FILES } from '../../src/engine/script-files.js';
-import { defaultExecHandlers, type ExecContext, type ExecHandler, type ExecResult } from './exec.js';
+import { defaultExecHandlers, type ExecContext, type ExecHandler, type ExecResult, type ExecTable } from './exec.js';
+import { HAPROXY_CLI, haproxyCli } from './haproxy.js';
 
 export const SIM_KERNEL = '6.1.0-sim-amd64';
 
 /** The exec table with berth's scripts added. */
-export function withBerthScripts(base: ReadonlyMap<string, ExecHandler> = defaultExecHandlers): Map<string, ExecHandler> {
-  return new Map<string, ExecHandler>([
+export function withBerthScripts(base: ExecTable = defaultExecHandlers): Map<string | RegExp, ExecHandler> {
+  return new Map<string | RegExp, ExecHandler>([
     ...base,
     [READ_DIR, readDir],
     [WRITE_FILES, writeFiles],
     [REMOVE_DIR, (ctx) => (ctx.fs.remove(posix.normalize(ctx.argv[4] ?? '/nonexistent')), { code: 0 })],
     [HOST_FACTS, hostFacts],
     [MODULE_FACTS_SCRIPT, (ctx) => ({ code: 0, stdout: `${SIM_KERNEL}\n${ctx.argv[4] ? 'loaded' : 'absent'}\n-\n-\n-\n` })],
+    [HAPROXY_CLI, haproxyCli],
   ]);
 }
 

@@ -4,7 +4,7 @@
 // exit and a healthcheck's result are computed from them when asked, so an idle engine costs no
 // timers.
 import { createHash, randomBytes } from 'node:crypto';
-import { runCommand, type ExecHandler, type ExecResult } from './exec.js';
+import { runCommand, type ExecResult, type ExecTable } from './exec.js';
 import { normalizeRef, splitNormalized, type CatalogImage, type ImageCatalog } from './images.js';
 import type { LatencyKind, LatencySampler } from './latencies.js';
 import { ContainerFs, MemFs, normalizePath, type FsMount } from './memfs.js';
@@ -27,7 +27,7 @@ export interface EngineShared {
   failJobs?: RegExp;
   /** Containers whose name matches become unhealthy instead of healthy. */
   unhealthy?: RegExp;
-  execHandlers: ReadonlyMap<string, ExecHandler>;
+  execHandlers: ExecTable;
   /** How a pull of an image the registry lacks fails: an error event in a 200 stream, or a 404 before any. */
   unknownPull: 'error-event' | 'http-404';
   ncpu: number;
@@ -1036,7 +1036,7 @@ export class SimEngine {
       else if (this.isHealthcheck(c, e.argv)) result = { code: this.health(c) === 'healthy' ? 0 : 1 };
       else {
         const host = String(c.hostConfig.NetworkMode) === 'host';
-        result = runCommand({ argv: e.argv, stdin, fs: c.fs, hostname: host ? this.name : String(c.config.Hostname), ...(host ? { address: this.address } : {}), cwd: e.workingDir }, this.shared.execHandlers);
+        result = runCommand({ argv: e.argv, stdin, fs: c.fs, hostname: host ? this.name : String(c.config.Hostname), ...(host ? { address: this.address } : {}), cwd: e.workingDir, process: { pid: c.pid, started: c.startedAt ?? Date.now() } }, this.shared.execHandlers);
       }
     }
     e.running = false;

@@ -2,7 +2,9 @@
 // on the container's files (bind mounts and volumes included) and gives output and an exit code.
 // A key of the table is a program's base name (`rm`), or the exact text of a `sh -c` script (for
 // fixed scripts such as berth's, with their positional arguments after it in argv and their stdin
-// given). Other `sh -c` scripts made of simple commands joined by `&&` or `;`, with `$0`..`$9`,
+// given), or a RegExp a `sh -c` script's text matches (for scripts whose text varies with what
+// they act on, such as the haproxy admin socket's: haproxy.ts), tried in the table's order after
+// the exact texts. Other `sh -c` scripts made of simple commands joined by `&&` or `;`, with `$0`..`$9`,
 // are split and run command by command; anything more (pipes, redirections, other expansions)
 // and any command the table lacks exit 0 with no output.
 import { posix } from 'node:path';
@@ -19,6 +21,11 @@ export interface ExecContext {
   address?: string;
   /** The exec's working directory (Docker's default `/`). */
   cwd: string;
+  /**
+   * The container's main process (its pid, when it started, in ms): what a process keeps only in
+   * memory (haproxy's runtime state) is gone when it is another one.
+   */
+  process?: { pid: number; started: number };
 }
 
 export interface ExecResult {
@@ -28,6 +35,9 @@ export interface ExecResult {
 }
 
 export type ExecHandler = (ctx: ExecContext) => ExecResult;
+
+/** The command table: program base names, exact `sh -c` script texts, and `sh -c` script patterns. */
+export type ExecTable = ReadonlyMap<string | RegExp, ExecHandler>;
 
 /** Flags before the operands (`-rf`, `-p`), stopping at `--` or the first operand. */
 function parseFlags(args: readonly string[]): { flags: Set<string>; operands: string[] } {
@@ -209,14 +219,15 @@ export function splitScript(script: string, positional: readonly string[] = []):
 }
 
 /**
- * Runs argv through the table: a `sh -c` script by its text if the table has it, else command by
- * command; a program by its base name.
+ * Runs argv through the table: a `sh -c` script by its text if the table has it, else by the first
+ * pattern it matches, else command by command; a program by its base name.
  */
-export function runCommand(ctx: ExecContext, handlers: ReadonlyMap<string, ExecHandler>): ExecResult {
+export function runCommand(ctx: ExecContext, handlers: ExecTable): ExecResult {
   const [program, flag, script] = ctx.argv;
   if (program !== undefined && SHELLS.has(posix.basename(program)) && flag === '-c' && script !== undefined) {
     const fixed = handlers.get(script);
     if (fixed) return fixed(ctx);
+    for (const [key, handler] of handlers) if (key instanceof RegExp && key.test(script)) return handler(ctx);
     const commands = splitScript(script, ctx.argv.slice(3));
     if (!commands) return { code: 0 };
     const stdout: Buffer[] = [];

@@ -12,12 +12,13 @@
 // What is not: no process runs. A container's run is timestamps: a one-shot container (restart
 // policy empty or "no") exits 0 after the measured run time of a trivial job; any other container
 // runs until stopped. Health is a delay: "starting" from a start, "healthy" after the measured
-// delay. Commands in exec act on the simulated files through a small table (exec.ts); any other
-// command exits 0. A pull copies nothing, it takes the time. Every call sleeps the median the
-// same call took on this machine's real engine (latencies.json, written by measure-latencies.ts),
-// so figures taken against the fleet say how berth and Ansible behave at scale, not how fast a
-// real cloud deploys. Failures happen only when asked for: jobs whose name matches --fail-jobs
-// exit 1, containers matching --unhealthy turn unhealthy, and the faults below.
+// delay. Commands in exec act on the simulated files through a small table (exec.ts, with berth's
+// scripts and haproxy's admin socket: berth-scripts.ts, haproxy.ts); any other command exits 0. A
+// pull copies nothing, it takes the time. Every call sleeps the median the same call took on this
+// machine's real engine (latencies.json, written by measure-latencies.ts), so figures taken
+// against the fleet say how berth and Ansible behave at scale, not how fast a real cloud deploys.
+// Failures happen only when asked for: jobs whose name matches --fail-jobs exit 1, containers
+// matching --unhealthy turn unhealthy, and the faults below.
 //
 //   node --import tsx bench/sim/fleet.ts --engines 1000 [--first 127.1.0.1] [--port 2375]
 //     [--latencies FILE|none] [--control 127.0.0.1:2398] [--images FILE] [--jitter SIGMA]
@@ -40,7 +41,7 @@ import { parseArgs } from 'node:util';
 import { dispatch, rawOut, RequestCounts, responseOut } from './api.js';
 import { SimEngine } from './engine.js';
 import { withBerthScripts } from './berth-scripts.js';
-import type { ExecHandler } from './exec.js';
+import type { ExecTable } from './exec.js';
 import { ImageCatalog, readImagesFile, type ImageSpec } from './images.js';
 import { LatencySampler, readLatencyFile, zeroLatencies, type Latencies, type LatencyKind } from './latencies.js';
 
@@ -77,7 +78,7 @@ export interface FleetOptions {
    */
   unknownPull?: 'error-event' | 'http-404';
   /** The exec command table; default exec.ts's. */
-  execHandlers?: ReadonlyMap<string, ExecHandler>;
+  execHandlers?: ExecTable;
   /** What /info reports: this machine's by default. */
   ncpu?: number;
   memTotal?: number;
