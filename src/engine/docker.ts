@@ -1,6 +1,7 @@
 // The only module that talks to Docker Engine. Everything above it sees plain data.
 import type Docker from 'dockerode';
 import { createReadStream } from 'node:fs';
+import { inspect } from 'node:util';
 import { InputError } from '../config/errors.js';
 import { DockerApi, type DockerEndpoint } from './docker-api.js';
 import { PullProgress, type PullEvent } from './pull-progress.js';
@@ -60,6 +61,11 @@ export class Engine {
     private readonly transportError: (err: Error) => Error = (err) => err,
   ) {
     this.api = new DockerApi(endpoint, transportError);
+    // docker-modem logs every request's options with util.inspect (showHidden, unlimited depth)
+    // even when its debug output is off: with an agent among them (SSH, TCP) that walked every
+    // kept-alive socket and TLS context, seconds of CPU per hundred requests. One word instead.
+    const agent = 'agent' in endpoint ? endpoint.agent : 'tcp' in endpoint ? endpoint.tcp.agent : undefined;
+    if (agent) Object.defineProperty(agent, inspect.custom, { value: () => '[Agent]' });
   }
 
   /** dockerode, loaded on first use: commands that only read never load it. */
