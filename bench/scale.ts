@@ -12,7 +12,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { cpus } from 'node:os';
 import { formatDuration } from '../src/ui/format.js';
+import { writeSection } from './benchmarks-doc.js';
 import { repoRoot } from '../test/e2e/harness.js';
 
 const { values } = parseArgs({
@@ -149,4 +151,62 @@ for (const n of sizes) {
     fleet.kill();
     if (!values.keep) rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** Time and memory against N on log axes, as an SVG of our own drawing (no plotting dependency). */
+function plot(rows: readonly Size[]): string {
+  const [w, h, left, right, top, bottom] = [640, 360, 60, 60, 30, 50];
+  const ns = rows.map((r) => r.n);
+  const xs = (n: number): number => left + ((Math.log10(n) - Math.log10(Math.min(...ns))) / Math.max(1e-9, Math.log10(Math.max(...ns)) - Math.log10(Math.min(...ns)))) * (w - left - right);
+  const seconds = rows.flatMap((r) => [r.first.wallMs, r.noop.wallMs]).map((ms) => ms / 1000);
+  const maxS = Math.max(...seconds, 1);
+  const maxMb = Math.max(...rows.map((r) => r.first.peakMb), 1);
+  const ys = (v: number, max: number): number => h - bottom - (v / max) * (h - top - bottom);
+  const line = (points: [number, number][], colour: string, dash = ''): string =>
+    `<polyline fill="none" stroke="${colour}" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''} points="${points.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' ')}"/>` +
+    points.map(([x, y]) => `<circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="3" fill="${colour}"/>`).join('');
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${w}" height="${h}" fill="white"/>`,
+    `<text x="${w / 2}" y="18" text-anchor="middle">berth on simulated engines: 3 controllers + N compute hosts</text>`,
+    `<line x1="${left}" y1="${h - bottom}" x2="${w - right}" y2="${h - bottom}" stroke="black"/>`,
+    `<line x1="${left}" y1="${top}" x2="${left}" y2="${h - bottom}" stroke="black"/>`,
+    `<line x1="${w - right}" y1="${top}" x2="${w - right}" y2="${h - bottom}" stroke="black"/>`,
+    ...rows.map((r) => `<text x="${xs(r.n)}" y="${h - bottom + 16}" text-anchor="middle">${r.n}</text>`),
+    `<text x="${w / 2}" y="${h - 12}" text-anchor="middle">N compute hosts (log scale)</text>`,
+    `<text x="14" y="${h / 2}" transform="rotate(-90 14 ${h / 2})" text-anchor="middle">wall time, s (0 to ${maxS.toFixed(1)})</text>`,
+    `<text x="${w - 14}" y="${h / 2}" transform="rotate(90 ${w - 14} ${h / 2})" text-anchor="middle">peak memory, MB (0 to ${maxMb.toFixed(0)})</text>`,
+    line(rows.map((r) => [xs(r.n), ys(r.first.wallMs / 1000, maxS)]), '#1f77b4'),
+    line(rows.map((r) => [xs(r.n), ys(r.noop.wallMs / 1000, maxS)]), '#2ca02c'),
+    line(rows.map((r) => [xs(r.n), ys(r.first.peakMb, maxMb)]), '#d62728', '5,4'),
+    `<text x="${left + 10}" y="${top + 14}" fill="#1f77b4">first deploy (s)</text>`,
+    `<text x="${left + 10}" y="${top + 30}" fill="#2ca02c">no-op deploy (s)</text>`,
+    `<text x="${left + 10}" y="${top + 46}" fill="#d62728">peak memory of berth (MB)</text>`,
+    '</svg>',
+    '',
+  ].join('\n');
+}
+
+if (results.length) {
+  writeFileSync(join(repoRoot, 'docs/scale.svg'), plot(results));
+  const phase = (r: Run): string => ['facts', 'plan', 'host state', 'changes'].map((k) => `${k} ${formatDuration(r.phases[k] ?? 0)}`).join(', ');
+  const one = results.find((r) => r.n === 1);
+  writeSection('scale', [
+    `## Scale on simulated engines (\`node --import tsx bench/scale.ts\`, ${new Date().toISOString().slice(0, 10)})`,
+    '',
+    `**A simulation** (bench/sim/fleet.ts): one process answering Docker's API for 3 + N engines on loopback addresses, keeping their state, running nothing; every call sleeps the median that call took on this machine's Docker Engine (${values.latencies === 'none' ? 'here: no latency at all' : '`bench/sim/latencies.json`'}). berth reaches each engine over TCP (\`berth_docker_host\`) and deploys the default services (3 controllers behind haproxy and keepalived, N compute hosts), then deploys again with nothing to change. Wall time, CPU time (user + system) and peak memory of berth's process from /usr/bin/time; API requests per host from the fleet's counts; phases from berth's recap. Machine: ${cpus().length} cores; the fleet shares them with berth.`,
+    '',
+    '| N compute hosts | first deploy | CPU | peak memory | requests per host | no-op deploy | CPU | peak memory | requests per host | first deploy ÷ N=1 |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+    ...results.map(
+      (r) =>
+        `| ${r.n} | ${formatDuration(r.first.wallMs)} | ${formatDuration(r.first.cpuMs)} | ${r.first.peakMb.toFixed(0)} MB | ${r.requestsPerHost.first.toFixed(0)} | ${formatDuration(r.noop.wallMs)} | ${formatDuration(r.noop.cpuMs)} | ${r.noop.peakMb.toFixed(0)} MB | ${r.requestsPerHost.noop.toFixed(0)} | ${one ? (r.first.wallMs / one.first.wallMs).toFixed(2) : '-'} |`,
+    ),
+    '',
+    'Where the time went (berth\'s recap; facts and host state are mostly waiting on hosts):',
+    '',
+    ...results.map((r) => `- N=${r.n}: first: ${phase(r.first)}; no-op: ${phase(r.noop)}`),
+    '',
+    '![time and memory against N](scale.svg)',
+  ]);
 }
