@@ -9,7 +9,7 @@
 import { posix } from 'node:path';
 import { MARKER } from '../../src/engine/host.js';
 import { MODULE_FACTS_SCRIPT } from '../../src/engine/kernel-modules.js';
-import { HOST_FACTS, NO_DIR, READ_DIR, REMOVE_DIR, WRITE_FILES } from '../../src/engine/script-files.js';
+import { HOST_FACTS, NO_DIR, READ_DIR, READ_DIRS, REMOVE_DIR, WRITE_FILES } from '../../src/engine/script-files.js';
 import { defaultExecHandlers, type ExecContext, type ExecHandler, type ExecResult, type ExecTable } from './exec.js';
 import { HAPROXY_CLI, haproxyCli } from './haproxy.js';
 
@@ -20,6 +20,7 @@ export function withBerthScripts(base: ExecTable = defaultExecHandlers): Map<str
   return new Map<string | RegExp, ExecHandler>([
     ...base,
     [READ_DIR, readDir],
+    [READ_DIRS, readDirs],
     [WRITE_FILES, writeFiles],
     [REMOVE_DIR, (ctx) => (ctx.fs.remove(posix.normalize(ctx.argv[4] ?? '/nonexistent')), { code: 0 })],
     [HOST_FACTS, hostFacts],
@@ -35,7 +36,31 @@ function readDir(ctx: ExecContext): ExecResult {
   if (node?.type !== 'dir') return { code: NO_DIR };
   const names = ctx.fs.list(dir).filter((n) => (!n.startsWith('.') || n === MARKER) && ctx.fs.stat(posix.join(dir, n))?.type === 'file');
   if (!names.length) return { code: 0 };
-  return { code: 0, stdout: packTar(names.map((n) => ({ name: `./${n}`, ...ctx.fs.stat(posix.join(dir, n))! }))) };
+  return {
+    code: 0,
+    stdout: packTar(
+      names.map((n) => {
+        const file = ctx.fs.stat(posix.join(dir, n))!;
+        return { name: `./${n}`, content: file.content, mode: file.mode, mtime: file.mtime };
+      }),
+    ),
+  };
+}
+
+/** Each existing directory as an entry, then its files and marker, named by absolute path without the leading slash. */
+function readDirs(ctx: ExecContext): ExecResult {
+  const entries: TarEntry[] = [];
+  for (const dir of ctx.argv.slice(4)) {
+    const node = ctx.fs.stat(dir);
+    if (node?.type !== 'dir') continue;
+    const name = dir.replace(/^\/+/, '');
+    entries.push({ name: `${name}/`, content: Buffer.alloc(0), mode: node.mode, mtime: node.mtime, type: 'directory' });
+    for (const f of ctx.fs.list(dir)) {
+      const file = ctx.fs.stat(posix.join(dir, f));
+      if ((!f.startsWith('.') || f === MARKER) && file?.type === 'file') entries.push({ name: `${name}/${f}`, content: file.content, mode: file.mode, mtime: file.mtime });
+    }
+  }
+  return { code: 0, stdout: packTar(entries) };
 }
 
 function writeFiles(ctx: ExecContext): ExecResult {
@@ -65,6 +90,8 @@ interface TarEntry {
   content: Buffer;
   mode: number;
   mtime: Date;
+  /** A regular file unless said. */
+  type?: 'file' | 'directory';
 }
 
 /**
@@ -76,7 +103,7 @@ export function packTar(entries: readonly TarEntry[]): Buffer {
   for (const e of entries) {
     const record = paxRecord('mtime', (e.mtime.getTime() / 1000).toFixed(9));
     blocks.push(header(`PaxHeaders/${e.name.replace(/^\.\//, '')}`.slice(0, 100), record.length, 0o644, e.mtime, 'x'), pad(record));
-    blocks.push(header(e.name, e.content.length, e.mode, e.mtime, '0'), pad(e.content));
+    blocks.push(header(e.name, e.content.length, e.mode, e.mtime, e.type === 'directory' ? '5' : '0'), pad(e.content));
   }
   blocks.push(Buffer.alloc(1024));
   return Buffer.concat(blocks);

@@ -20,6 +20,7 @@ export interface HostFiles {
   readDir(dir: string): Promise<Record<string, string> | undefined>;
   syncDir(dir: string, files: Record<string, string>): Promise<boolean>;
   configState(dir: string): Promise<ConfigState>;
+  configStates(dirs: readonly string[]): Promise<Map<string, ConfigState>>;
   writeMarker(dir: string, text: string): Promise<void>;
   removeDir(dir: string): Promise<void>;
 }
@@ -49,6 +50,10 @@ export class DockerHost implements Host {
 
   configState(dir: string): Promise<ConfigState> {
     return this.files.configState(dir);
+  }
+
+  configStates(dirs: readonly string[]): Promise<Map<string, ConfigState>> {
+    return this.files.configStates(dirs);
   }
 
   writeMarker(dir: string, text: string): Promise<void> {

@@ -158,6 +158,8 @@ export interface Host {
   syncDir(dir: string, files: Record<string, string>): Promise<boolean>;
   /** A container's config directory as decide() reads it: the files, when they were written, berth's marker. */
   configState(dir: string): Promise<ConfigState>;
+  /** configState of many directories at once: one round trip to a remote host, not one per container. */
+  configStates(dirs: readonly string[]): Promise<Map<string, ConfigState>>;
   writeMarker(dir: string, text: string): Promise<void>;
   removeDir(dir: string): Promise<void>;
 

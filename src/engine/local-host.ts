@@ -119,6 +119,10 @@ export class LocalFiles implements HostFiles {
     return { files: await this.readDir(dir), filesWrittenAt: await this.dirWrittenAt(dir), ...(marker !== undefined ? { marker } : {}) };
   }
 
+  async configStates(dirs: readonly string[]): Promise<Map<string, ConfigState>> {
+    return new Map(await Promise.all(dirs.map(async (dir) => [dir, await this.configState(dir)] as const)));
+  }
+
   async writeMarker(dir: string, text: string): Promise<void> {
     const tmp = join(dir, `${MARKER}.tmp`);
     await writeFile(tmp, text, { mode: 0o600 });

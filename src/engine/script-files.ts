@@ -29,6 +29,19 @@ exec tar --format=posix -cf - -- "$@"
  * beside them (same file system), then each renamed into place. \`.remove\` in the tar lists names
  * to delete. umask and the archive's modes give 0700 directories and 0600 files.
  */
+/**
+ * READ_DIR for every directory given, in one POSIX tar: each existing directory as an entry of its
+ * own (so an empty one is told from a missing one), then its files and marker; names are the
+ * absolute paths without their leading slash.
+ */
+export const READ_DIRS = `
+for d do
+  [ -d "$d" ] || continue
+  printf '%s\\n' "\${d#/}"
+  for f in "$d"/* "$d"/${MARKER}; do [ -f "$f" ] && printf '%s\\n' "\${f#/}"; done
+done | { cd / && exec tar --format=posix --no-recursion -cf - -T -; }
+`;
+
 export const WRITE_FILES = `
 set -eu
 umask 077
@@ -101,19 +114,23 @@ export class ScriptFiles implements HostFiles {
     const r = await this.ssh.runScript(READ_DIR, [dir]);
     if (r.code === NO_DIR) return {};
     if (r.code !== 0) throw new EngineError(`${this.where}: reading ${dir} failed: ${failure(r)}`);
+    return stateOf((await untar(r.stdout)).filter((e) => e.type === 'file'));
+  }
+
+  async configStates(dirs: readonly string[]): Promise<Map<string, ConfigState>> {
+    const states = new Map<string, ConfigState>(dirs.map((d) => [d, {}]));
+    if (!dirs.length) return states;
+    const r = await this.ssh.runScript(READ_DIRS, [...dirs]);
+    if (r.code !== 0) throw new EngineError(`${this.where}: reading ${dirs.length} config directories failed: ${failure(r)}`);
     const entries = await untar(r.stdout);
-    const files: Record<string, string> = {};
-    let newest: number | undefined;
-    let marker: string | undefined;
-    for (const e of entries) {
-      if (e.name === MARKER) {
-        marker = e.content;
-        continue;
-      }
-      files[e.name] = e.content;
-      newest = newest === undefined ? e.mtimeMs : Math.max(newest, e.mtimeMs);
+    const key = (d: string): string => d.replace(/^\/+/, '').replace(/\/+$/, '');
+    for (const dir of dirs) {
+      const inDir = key(dir);
+      if (!entries.some((e) => e.type === 'directory' && key(e.name) === inDir)) continue;
+      const files = entries.filter((e) => e.type === 'file' && e.name.slice(0, e.name.lastIndexOf('/')) === inDir).map((e) => ({ ...e, name: e.name.slice(inDir.length + 1) }));
+      states.set(dir, stateOf(files));
     }
-    return { files, ...(newest !== undefined ? { filesWrittenAt: newest } : {}), ...(marker !== undefined ? { marker } : {}) };
+    return states;
   }
 
   /** One read, and one write only when something differs (or the directory is missing). */
@@ -155,6 +172,22 @@ export class ScriptFiles implements HostFiles {
   }
 }
 
+/** A directory's files (names without a path) as decide() reads them: contents, newest mtime, marker. */
+function stateOf(entries: readonly TarFile[]): ConfigState {
+  const files: Record<string, string> = {};
+  let newest: number | undefined;
+  let marker: string | undefined;
+  for (const e of entries) {
+    if (e.name === MARKER) {
+      marker = e.content;
+      continue;
+    }
+    files[e.name] = e.content;
+    newest = newest === undefined ? e.mtimeMs : Math.max(newest, e.mtimeMs);
+  }
+  return { files, ...(newest !== undefined ? { filesWrittenAt: newest } : {}), ...(marker !== undefined ? { marker } : {}) };
+}
+
 /** What a failed script said, or how it ended when it said nothing. */
 /** HOST_FACTS' output → HostFacts: the first global IPv4 address of each interface asked for. */
 export function parseHostFacts(text: string, interfaces: readonly string[]): HostFacts {
@@ -181,11 +214,12 @@ function failure(r: RunResult): string {
 
 interface TarFile {
   name: string;
+  type: 'file' | 'directory';
   content: string;
   mtimeMs: number;
 }
 
-/** The regular files of a tar (names without ./), with mtimes to the sub-second from pax headers. */
+/** The regular files and directories of a tar (names without ./), with mtimes to the sub-second from pax headers. */
 async function untar(buf: Buffer): Promise<TarFile[]> {
   if (!buf.length) return [];
   const files: TarFile[] = [];
@@ -195,10 +229,10 @@ async function untar(buf: Buffer): Promise<TarFile[]> {
       const chunks: Buffer[] = [];
       stream.on('data', (c) => chunks.push(c as Buffer));
       stream.on('end', () => {
-        if (header.type === 'file') {
+        if (header.type === 'file' || header.type === 'directory') {
           const pax = header.pax as Record<string, string> | null | undefined;
           const mtime = pax?.mtime !== undefined ? Number(pax.mtime) * 1000 : (header.mtime?.getTime() ?? 0);
-          files.push({ name: header.name.replace(/^\.\//, ''), content: Buffer.concat(chunks).toString('utf8'), mtimeMs: mtime });
+          files.push({ name: header.name.replace(/^\.\//, ''), type: header.type, content: Buffer.concat(chunks).toString('utf8'), mtimeMs: mtime });
         }
         next();
       });

@@ -7,7 +7,7 @@
 // skipped, with what cannot be done without it, while the others go on.
 import { posix } from 'node:path';
 import { InputError } from '../config/errors.js';
-import { isUnreachable, type ActualContainer, type ActualVolume, type Host } from '../engine/host.js';
+import { isUnreachable, type ActualContainer, type ActualVolume, type ConfigState, type Host } from '../engine/host.js';
 import { imagesByHost, missingImages, missingImagesError } from '../plan/images.js';
 import { canonicalJson, isUpgradeStep, namedVolumes } from '../plan/plan.js';
 import { LABEL, type DesiredContainer, type DesiredJob, type Plan, type ServicePlan, type UpgradeExec } from '../plan/types.js';
@@ -82,6 +82,11 @@ interface HostView {
   containers: Map<string, ActualContainer>;
   volumes: ActualVolume[];
   imageIds: Map<string, string | undefined>;
+  /**
+   * Every planned container's config directory as the run found it, read in one round trip. Each
+   * is written only by its own container's step, after that step has read it here.
+   */
+  configs: Map<string, ConfigState>;
 }
 
 export async function deploy(opts: DeployOptions): Promise<StepResult[]> {
@@ -301,7 +306,7 @@ async function convergeOn(desired: DesiredContainer, run: Run): Promise<StepResu
     action = decide(desired, {
       container,
       imageId: await imageIdOf(host, view, desired.spec.image),
-      ...(await host.configState(dir)),
+      ...(view.configs.get(dir) ?? (await host.configState(dir))),
       ...(container ? { labelledOurs: container.labels[LABEL.deployment] === opts.deploymentId } : {}),
     });
     if (action.kind === 'none') {
@@ -507,7 +512,14 @@ async function readHosts(
         const mine = all.filter((c) => c.labels[LABEL.managed] === 'true' && isOurs(c.labels, opts.deploymentId, opts.adopt ?? false));
         const inspected =
           opts.inspect === false ? [] : (await Promise.all(mine.map((c) => host.inspect(c.name)))).filter((c): c is ActualContainer => c !== undefined);
-        views.set(name, { containers: new Map(inspected.map((c) => [c.name, c])), volumes, imageIds });
+        const dirs = opts.inspect === false ? [] : opts.plan.services.flatMap((s) => s.containers).filter((c) => c.host === name).map((c) => posix.join(opts.plan.configRoot, c.name));
+        const configs = await host.configStates(dirs).catch((err: unknown) => {
+          if (!isUnreachable(err)) throw err;
+          opts.lost(name, err);
+          return undefined;
+        });
+        if (!configs) return [];
+        views.set(name, { containers: new Map(inspected.map((c) => [c.name, c])), volumes, imageIds, configs });
         return found;
       })),
     )

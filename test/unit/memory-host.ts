@@ -184,6 +184,10 @@ export class MemoryHost implements Host {
     const files = this.dirs.get(dir);
     return files ? { files } : {};
   }
+  async configStates(dirs: readonly string[]): Promise<Map<string, { files?: Record<string, string> }>> {
+    await this.enter('configStates', dirs.join(' '));
+    return new Map(dirs.map((dir) => [dir, this.dirs.has(dir) ? { files: this.dirs.get(dir)! } : {}]));
+  }
   async writeMarker(dir: string): Promise<void> {
     await this.enter('writeMarker', dir);
   }

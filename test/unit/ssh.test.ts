@@ -330,6 +330,12 @@ describe('SshHost against an in-process sshd', () => {
     // Sub-second precision: decide() compares it with the container's start.
     assert.ok(Math.abs(state.filesWrittenAt! - statSync(join(configDir, 'keystone.conf')).mtimeMs) < 1);
     assert.deepEqual(await host.readDir(join(dir, 'missing')), undefined);
+    // Many directories in one script: each as configState says, a missing one told from an empty one.
+    mkdirSync(join(dir, 'etc', 'empty'), { recursive: true });
+    const states = await host.configStates([configDir, join(dir, 'missing'), join(dir, 'etc', 'empty')]);
+    assert.deepEqual(states.get(configDir), state);
+    assert.deepEqual(states.get(join(dir, 'missing')), {});
+    assert.deepEqual(states.get(join(dir, 'etc', 'empty')), { files: {} });
     await host.removeDir(configDir);
     assert.equal(await host.readDir(configDir), undefined);
     lap('files');

@@ -51,6 +51,9 @@ describe('TcpHost against simulated engines', () => {
     assert.equal(state.marker, 'applied');
     // Not floored to the second: the pax mtime came through.
     assert.ok(state.filesWrittenAt! >= before, `mtime ${state.filesWrittenAt} before the write at ${before}`);
+    const states = await host.configStates([dir, '/etc/berth/none']);
+    assert.deepEqual(states.get(dir), state);
+    assert.deepEqual(states.get('/etc/berth/none'), {});
     await host.removeDir(dir);
     assert.equal(await host.readDir(dir), undefined);
     assert.equal(moduleAvailability(await host.kernelModule('openvswitch')).available, true);
