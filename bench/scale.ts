@@ -8,12 +8,15 @@
 //
 //   node --import tsx bench/scale.ts [--sizes 1,10,100,1000] [--latencies FILE|none] [--keep]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cpus } from 'node:os';
 import { formatDuration } from '../src/ui/format.js';
+import { closeHosts, filesContainerSpec, loadContext } from '../src/deployment/context.js';
+import { LABEL } from '../src/plan/types.js';
+import { containerLabels } from '../src/reconcile/deploy.js';
 import { writeSection } from './benchmarks-doc.js';
 import { repoRoot } from '../test/e2e/harness.js';
 
@@ -22,9 +25,15 @@ const { values } = parseArgs({
     sizes: { type: 'string', default: '1,10,100,1000' },
     latencies: { type: 'string', default: join(repoRoot, 'bench/sim/latencies.json') },
     keep: { type: 'boolean', default: false },
+    // Ansible at 1,000 hosts takes hours here: its sizes are chosen apart.
+    'ansible-sizes': { type: 'string', default: '1,10,100' },
+    'ansible-forks': { type: 'string', default: '10,50' },
   },
 });
 const sizes = values.sizes.split(',').map(Number);
+const ansibleSizes = new Set(values['ansible-sizes'] === 'none' ? [] : values['ansible-sizes'].split(',').map(Number));
+const ansibleForks = values['ansible-forks'].split(',').map(Number);
+if (ansibleSizes.size && !existsSync('/usr/bin/ansible-playbook')) throw new Error('bench/scale: ansible-playbook is missing (apt-get install ansible), or pass --ansible-sizes none');
 if (!existsSync('/usr/bin/time')) throw new Error('bench/scale: /usr/bin/time is missing (apt-get install time): it measures berth\'s CPU time and peak memory');
 
 const CONTROLLERS = 3;
@@ -69,9 +78,65 @@ async function startFleet(engines: number, work: string): Promise<ChildProcess> 
   return fleet;
 }
 
-async function control(method: string, path: string): Promise<unknown> {
-  const r = await fetch(`http://${CONTROL}${path}`, { method });
+async function control(method: string, path: string, body?: unknown): Promise<unknown> {
+  // A connection per call: between calls berth or Ansible runs for longer than the fleet keeps one alive.
+  const r = await fetch(`http://${CONTROL}${path}`, { method, headers: { connection: 'close' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
   return r.json();
+}
+
+/**
+ * berth's plan for the Ansible peer: per host, the files container, the volumes, every config file
+ * and every service container with the labels berth gives them; an inventory reaching each host
+ * at its engine. Returns the inventory's path.
+ */
+async function exportPlan(configDir: string, dir: string): Promise<string> {
+  const ctx = await loadContext(configDir);
+  try {
+    mkdirSync(join(dir, 'host_vars'), { recursive: true, mode: 0o700 });
+    const files = filesContainerSpec(ctx.deployment, ctx.build, ctx.deploymentId);
+    const lines = ['[all]'];
+    for (const h of ctx.deployment.hosts.filter((x) => x.connection === 'tcp')) {
+      lines.push(`${h.name} ansible_connection=local ansible_python_interpreter=/usr/bin/python3 sim_address=${h.docker!.address}`);
+      const containers = ctx.plan.services.flatMap((svc) => svc.containers).filter((c) => c.host === h.name);
+      const vars = {
+        files_image: files.filesImage,
+        files_labels: files.labels,
+        config_root: ctx.plan.configRoot,
+        volumes: (ctx.plan.volumes[h.name] ?? []).map((v) => ({ name: v, labels: { [LABEL.deployment]: ctx.deploymentId, [LABEL.kind]: 'volume' } })),
+        config_dirs: containers.map((c) => join(ctx.plan.configRoot, c.name)),
+        files: containers.flatMap((c) => Object.entries(c.files).map(([name, content]) => ({ path: join(ctx.plan.configRoot, c.name, name), content }))),
+        containers: containers.map((c) => ({
+          name: c.name,
+          image: c.spec.image,
+          env: c.spec.environment,
+          labels: containerLabels(c, ctx.deploymentId),
+          volumes: c.spec.volumes,
+          cap_add: c.spec.capAdd,
+          restart_policy: c.spec.restartPolicy,
+          healthcheck: { test: ['CMD-SHELL', c.spec.healthcheck.test], interval: `${c.spec.healthcheck.intervalSeconds}s`, timeout: `${c.spec.healthcheck.timeoutSeconds}s`, retries: c.spec.healthcheck.retries, start_period: `${c.spec.healthcheck.startPeriodSeconds}s` },
+        })),
+      };
+      writeFileSync(join(dir, 'host_vars', `${h.name}.json`), JSON.stringify(vars), { mode: 0o600 });
+    }
+    writeFileSync(join(dir, 'inventory'), `${lines.join('\n')}\n`);
+    return join(dir, 'inventory');
+  } finally {
+    await closeHosts();
+  }
+}
+
+/** ansible-playbook under /usr/bin/time; `changed` from its recap. */
+function ansiblePlaybook(inventory: string, forks: number): Run {
+  const timing = join(inventory, '..', 'time.txt');
+  const r = spawnSync('/usr/bin/time', ['-o', timing, '-f', '%e %U %S %M', 'ansible-playbook', '-i', inventory, '-f', String(forks), join(repoRoot, 'bench/ansible/scale.yml')], {
+    encoding: 'utf8',
+    maxBuffer: 512 * 1024 * 1024,
+    env: { ...process.env, ANSIBLE_HOST_KEY_CHECKING: 'False', ANSIBLE_NOCOLOR: '1', ANSIBLE_RETRY_FILES_ENABLED: 'False' },
+  });
+  if (r.status !== 0) throw new Error(`ansible-playbook (forks ${forks}) exited ${r.status}:\n${r.stdout.split('\n').slice(-30).join('\n')}\n${r.stderr}`);
+  const [wall, user, system, rssKb] = readFileSync(timing, 'utf8').trim().split('\n').at(-1)!.split(' ').map(Number) as [number, number, number, number];
+  const changed = [...r.stdout.matchAll(/changed=(\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+  return { wallMs: wall * 1000, cpuMs: (user + system) * 1000, peakMb: rssKb / 1024, phases: {}, changed };
 }
 
 function writeConfig(dir: string, n: number): void {
@@ -123,6 +188,7 @@ interface Size {
   first: Run;
   noop: Run;
   requestsPerHost: { first: number; noop: number };
+  ansible: { forks: number; first: Run; noop: Run; requestsPerHost: { first: number; noop: number } }[];
 }
 
 const results: Size[] = [];
@@ -143,7 +209,20 @@ for (const n of sizes) {
     const noop = berth(configDir, ['deploy']);
     const afterNoop = await count();
     const hosts = CONTROLLERS + n;
-    results.push({ n, first, noop, requestsPerHost: { first: afterFirst / hosts, noop: afterNoop / hosts } });
+    const ansible: Size['ansible'] = [];
+    if (ansibleSizes.has(n)) {
+      const inventory = await exportPlan(configDir, join(work, 'ansible'));
+      for (const forks of ansibleForks) {
+        await control('POST', '/reset', { state: true });
+        const aFirst = ansiblePlaybook(inventory, forks);
+        const aFirstRequests = await count();
+        await control('POST', '/reset');
+        const aNoop = ansiblePlaybook(inventory, forks);
+        ansible.push({ forks, first: aFirst, noop: aNoop, requestsPerHost: { first: aFirstRequests / hosts, noop: (await count()) / hosts } });
+        console.log(`  ansible forks ${forks}: first ${formatDuration(aFirst.wallMs)} (${aFirst.changed} changed), no-op ${formatDuration(aNoop.wallMs)} (${aNoop.changed} changed); no-op berth/ansible ${(noop.wallMs / aNoop.wallMs).toFixed(3)}`);
+      }
+    }
+    results.push({ n, first, noop, requestsPerHost: { first: afterFirst / hosts, noop: afterNoop / hosts }, ansible });
     console.log(`N=${n}: first deploy ${formatDuration(first.wallMs)} (CPU ${formatDuration(first.cpuMs)}, peak ${first.peakMb.toFixed(0)} MB, ${first.changed} changes), no-op ${formatDuration(noop.wallMs)} (CPU ${formatDuration(noop.cpuMs)}, peak ${noop.peakMb.toFixed(0)} MB, ${noop.changed} changes); API requests per host ${(afterFirst / hosts).toFixed(0)} / ${(afterNoop / hosts).toFixed(0)}`);
     console.log(`  phases, first: ${JSON.stringify(first.phases)}\n  phases, no-op: ${JSON.stringify(noop.phases)}`);
   } finally {
@@ -208,5 +287,17 @@ if (results.length) {
     ...results.map((r) => `- N=${r.n}: first: ${phase(r.first)}; no-op: ${phase(r.noop)}`),
     '',
     '![time and memory against N](scale.svg)',
+    '',
+    ...(results.some((r) => r.ansible.length)
+      ? [
+          '**The Ansible peer** (bench/ansible/scale.yml): the same files container, volumes, config files (docker_container_copy_into) and service containers (docker_container) that berth\'s plan makes, on the same simulated engines, with Debian\'s ansible (community.docker 3.4) at the forks given; each host reached from this machine with `docker_host: tcp://…`. Its values are berth\'s rendered plan, so it renders no template and runs no bootstrap job: less work than kolla-ansible does. Both no-op runs change nothing.',
+          '',
+          '| N | forks | Ansible first deploy | Ansible no-op | requests per host (first / no-op) | berth no-op | berth no-op ÷ Ansible no-op |',
+          '|---|---|---|---|---|---|---|',
+          ...results.flatMap((r) =>
+            r.ansible.map((a) => `| ${r.n} | ${a.forks} | ${formatDuration(a.first.wallMs)} | ${formatDuration(a.noop.wallMs)} | ${a.requestsPerHost.first.toFixed(0)} / ${a.requestsPerHost.noop.toFixed(0)} | ${formatDuration(r.noop.wallMs)} | ${(r.noop.wallMs / a.noop.wallMs).toFixed(3)} |`),
+          ),
+        ]
+      : []),
   ]);
 }
