@@ -6,7 +6,8 @@
 // to change. Each run under /usr/bin/time (wall, CPU, peak memory of berth's process); the Docker
 // API requests per host from the fleet's counts; where berth's time went from its JSON recap.
 //
-//   node --import tsx bench/scale.ts [--sizes 1,10,100,1000] [--latencies FILE|none] [--keep]
+//   node --import tsx bench/scale.ts [--sizes 1,10,100,1000] [--latencies FILE|none] [--forks N]
+//     [--ansible-sizes 1,10,100|none] [--ansible-forks 10,50] [--keep]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,6 +26,8 @@ const { values } = parseArgs({
     sizes: { type: 'string', default: '1,10,100,1000' },
     latencies: { type: 'string', default: join(repoRoot, 'bench/sim/latencies.json') },
     keep: { type: 'boolean', default: false },
+    // berth's --forks (hosts worked on at once); unset: berth's default.
+    forks: { type: 'string' },
     // Ansible at 1,000 hosts takes hours here: its sizes are chosen apart.
     'ansible-sizes': { type: 'string', default: '1,10,100' },
     'ansible-forks': { type: 'string', default: '10,50' },
@@ -203,10 +206,11 @@ for (const n of sizes) {
     if (genpwd.status !== 0) throw new Error(genpwd.stderr);
     const count = async (): Promise<number> => ((await control('GET', '/engines')) as { engines: { requests: number }[] }).engines.reduce((s, e) => s + e.requests, 0);
     await control('POST', '/reset');
-    const first = berth(configDir, ['deploy']);
+    const deployArgs = ['deploy', ...(values.forks ? ['--forks', values.forks] : [])];
+    const first = berth(configDir, deployArgs);
     const afterFirst = await count();
     await control('POST', '/reset');
-    const noop = berth(configDir, ['deploy']);
+    const noop = berth(configDir, deployArgs);
     const afterNoop = await count();
     const hosts = CONTROLLERS + n;
     const ansible: Size['ansible'] = [];
@@ -273,7 +277,7 @@ if (results.length) {
   writeSection('scale', [
     `## Scale on simulated engines (\`node --import tsx bench/scale.ts\`, ${new Date().toISOString().slice(0, 10)})`,
     '',
-    `**A simulation** (bench/sim/fleet.ts): one process answering Docker's API for 3 + N engines on loopback addresses, keeping their state, running nothing; every call sleeps the median that call took on this machine's Docker Engine (${values.latencies === 'none' ? 'here: no latency at all' : '`bench/sim/latencies.json`'}). berth reaches each engine over TCP (\`berth_docker_host\`) and deploys the default services (3 controllers behind haproxy and keepalived, N compute hosts), then deploys again with nothing to change. Wall time, CPU time (user + system) and peak memory of berth's process from /usr/bin/time; API requests per host from the fleet's counts; phases from berth's recap. Machine: ${cpus().length} cores; the fleet shares them with berth.`,
+    `**A simulation** (bench/sim/fleet.ts): one process answering Docker's API for 3 + N engines on loopback addresses, keeping their state, running nothing; every call sleeps the median that call took on this machine's Docker Engine (${values.latencies === 'none' ? 'here: no latency at all' : '`bench/sim/latencies.json`'}). berth reaches each engine over TCP (\`berth_docker_host\`) and deploys the default services (3 controllers behind haproxy and keepalived, N compute hosts), then deploys again with nothing to change. Wall time, CPU time (user + system) and peak memory of berth's process from /usr/bin/time; API requests per host from the fleet's counts; phases from berth's recap. berth's --forks: ${values.forks ?? 'its default (10)'}. Machine: ${cpus().length} cores; the fleet shares them with berth.`,
     '',
     '| N compute hosts | first deploy | CPU | peak memory | requests per host | no-op deploy | CPU | peak memory | requests per host | first deploy ÷ N=1 |',
     '|---|---|---|---|---|---|---|---|---|---|',
