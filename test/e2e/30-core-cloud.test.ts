@@ -449,6 +449,7 @@ describe('berth deploy (real engine, all-in-one core cloud: glance, placement, n
     const links = hostNet('ip -o link show');
     assert.doesNotMatch(links.out, /\b(brq[0-9a-f]{8}-[0-9a-f]{2}|berth-ext)\b/);
     assert.doesNotMatch(links.out, /\b(br-int|br-tun|br-ex|ovs-netdev|(tap|qr-|qg-|qbr|qvb|qvo)[0-9a-f]{8}-[0-9a-f]{2})\b/, links.out);
-    assert.equal(run(['check']).status, 0);
+    const check = run(['check']);
+    assert.equal(check.status, 0, check.out + check.err);
   });
 });
