@@ -2,7 +2,7 @@
 // images: the container contract (start script, COPY_ALWAYS / COPY_ONCE, --check) and the tools.
 // Later e2e suites reuse these images: the build key makes their builds no-ops.
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -16,6 +16,8 @@ const hasDocker = dockerAvailable();
 const configDir = mkdtempSync(join(tmpdir(), 'berth-e2e-build-'));
 const logDir = join(configDir, 'logs');
 const containers: string[] = [];
+/** Temporary directories made here, removed after the suite. */
+const made: string[] = [configDir];
 
 interface Summary {
   type: 'summary';
@@ -36,6 +38,7 @@ function buildJson(args: string[]): { status: number | null; summary: Summary; s
 /** A config.json directory like the one berth renders for a container: root-owned, 0600. */
 function configFiles(strategyNote: string, content: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'berth-e2e-cfg-'));
+  made.push(dir);
   writeFileSync(join(dir, 'test.conf'), content, { mode: 0o600 });
   writeFileSync(
     join(dir, 'config.json'),
@@ -81,6 +84,8 @@ describe('berth build (real engine)', { skip: !hasDocker }, () => {
   before(() => mkdirSync(logDir, { recursive: true }));
   after(() => {
     for (const c of containers) sh('docker', ['rm', '-f', c]);
+    // BERTH_E2E_KEEP keeps the build logs and config directories to look at.
+    if (!process.env.BERTH_E2E_KEEP) for (const d of made) rmSync(d, { recursive: true, force: true });
   });
 
   test('builds every image from nothing', () => {
