@@ -19,6 +19,7 @@ import { closeHosts, filesContainerSpec, loadContext } from '../src/deployment/c
 import { LABEL } from '../src/plan/types.js';
 import { containerLabels } from '../src/reconcile/deploy.js';
 import { writeSection } from './benchmarks-doc.js';
+import { engineAddresses } from './sim/fleet.js';
 import { repoRoot } from '../test/e2e/harness.js';
 
 const { values } = parseArgs({
@@ -51,19 +52,6 @@ interface Run {
   peakMb: number;
   phases: Record<string, number>;
   changed: number;
-}
-
-/** The engines' addresses as the fleet counts them (bench/sim/fleet.ts engineAddresses): .1 up, skipping .0 and .255. */
-function addresses(n: number): string[] {
-  const [a, b, c, d] = FIRST.split('.').map(Number) as [number, number, number, number];
-  const out: string[] = [];
-  let v = ((a << 24) >>> 0) + (b << 16) + (c << 8) + d;
-  while (out.length < n) {
-    const last = v & 255;
-    if (last !== 0 && last !== 255) out.push([v >>> 24, (v >> 16) & 255, (v >> 8) & 255, last].join('.'));
-    v++;
-  }
-  return out;
 }
 
 async function startFleet(engines: number, work: string): Promise<ChildProcess> {
@@ -143,7 +131,8 @@ function ansiblePlaybook(inventory: string, forks: number): Run {
 }
 
 function writeConfig(dir: string, n: number): void {
-  const [ctl, cmp] = [addresses(CONTROLLERS), addresses(CONTROLLERS + n).slice(CONTROLLERS)];
+  const all = engineAddresses(FIRST, CONTROLLERS + n);
+  const [ctl, cmp] = [all.slice(0, CONTROLLERS), all.slice(CONTROLLERS)];
   writeFileSync(
     join(dir, 'globals.yml'),
     [
