@@ -4,10 +4,10 @@
 import type Docker from 'dockerode';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { PassThrough, type Duplex, type Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { extract, pack } from 'tar-stream';
 import type { ContainerSpec } from '../plan/types.js';
-import { Engine, EngineError } from './docker.js';
+import { Engine, EngineError, runExec } from './docker.js';
 import type { ActualContainer, ActualVolume, ContainerSummary, ConfigState, Host, HostFacts, ToolFile, ToolRun } from './host.js';
 import type { ModuleFacts } from './kernel-modules.js';
 import type { PullProgress } from './pull-progress.js';
@@ -260,31 +260,10 @@ export class DockerHost implements Host {
   async exec(name: string, cmd: string[], user = '', timeoutMs = 10 * 60_000): Promise<{ code: number; output: string }> {
     const docker = await this.docker();
     const exec = await docker.getContainer(name).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, User: user });
-    const stream = await exec.start({ hijack: true, stdin: false });
-    const out = new PassThrough();
     const chunks: Buffer[] = [];
-    out.on('data', (c: Buffer) => chunks.push(c));
-    docker.modem.demuxStream(stream, out, out);
-    // 'close' as well as 'end', and a stream already done counts: a quick command's output, end
-    // and close can come with the upgrade itself, before this listens (over SSH, execs through
-    // sudo's dial-stdio waited out their timeout, once a deploy 20 minutes). The timeout is the
-    // last resort: the caller sees a failed run and may try again.
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await new Promise<void>((resolve, reject) => {
-        if (stream.destroyed || stream.readableEnded) return resolve();
-        stream.on('end', resolve);
-        stream.on('close', resolve);
-        stream.on('error', reject);
-        timer = setTimeout(() => reject(new EngineError(`${this.name}: exec in ${name} gave no answer within ${timeoutMs / 1000}s`)), timeoutMs);
-      });
-    } finally {
-      clearTimeout(timer);
-      // The engine only ended its side of the hijacked connection; close ours (over SSH it is a channel).
-      stream.destroy();
-    }
-    const info = await exec.inspect();
-    return { code: info.ExitCode ?? -1, output: Buffer.concat(chunks).toString('utf8') };
+    const keep = (c: Buffer): number => chunks.push(c);
+    const code = await runExec(docker, exec, { stdout: keep, stderr: keep }, `${this.name}: exec in ${name}`, undefined, timeoutMs);
+    return { code, output: Buffer.concat(chunks).toString('utf8') };
   }
 }
 

@@ -5,7 +5,7 @@ import { inspect } from 'node:util';
 import { InputError } from '../config/errors.js';
 import { DockerApi, type DockerEndpoint } from './docker-api.js';
 import { PullProgress, type PullEvent } from './pull-progress.js';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 
 export interface ImageInfo {
   id: string;
@@ -44,6 +44,45 @@ interface BuildEvent {
 }
 
 /** This machine's engine: BERTH_DOCKER_SOCKET or Docker's default socket. */
+/** How a TCP engine is named in messages: the scheme says whether it is TLS. */
+export function tcpEngineUrl(host: string, port: number, tls: boolean): string {
+  return `${tls ? 'https' : 'tcp'}://${host}:${port}`;
+}
+
+/**
+ * Starts an exec made with AttachStdout/AttachStderr (and AttachStdin when `stdin` is given),
+ * writes stdin and half-closes, hands each output frame to its sink, and returns the exit code.
+ * Passing one sink for both keeps the order the command wrote in.
+ */
+export async function runExec(docker: Docker, exec: Docker.Exec, sinks: { stdout: (chunk: Buffer) => void; stderr: (chunk: Buffer) => void }, what: string, stdin?: Buffer, timeoutMs = 10 * 60_000): Promise<number> {
+  const stream = await exec.start({ hijack: true, stdin: stdin !== undefined });
+  const out = new PassThrough().on('data', sinks.stdout);
+  const err = sinks.stderr === sinks.stdout ? out : new PassThrough().on('data', sinks.stderr);
+  docker.modem.demuxStream(stream, out, err);
+  // 'close' as well as 'end', and a stream already done counts: a quick command's output, end
+  // and close can come with the upgrade itself, before this listens (over SSH, execs through
+  // sudo's dial-stdio waited out their timeout, once a deploy 20 minutes). The timeout is the
+  // last resort: the caller sees a failed run and may try again.
+  let timer: NodeJS.Timeout | undefined;
+  const done = new Promise<void>((resolve, reject) => {
+    if (stream.destroyed || stream.readableEnded) return resolve();
+    stream.on('end', resolve);
+    stream.on('close', resolve);
+    stream.on('error', reject);
+    timer = setTimeout(() => reject(new EngineError(`${what} gave no answer within ${timeoutMs / 1000}s`)), timeoutMs);
+  });
+  // Half-closed after stdin: the engine gives the command its end of input, then its output.
+  if (stdin !== undefined) stream.end(stdin);
+  try {
+    await done;
+  } finally {
+    clearTimeout(timer);
+    // The engine only ended its side of the hijacked connection; close ours (over SSH it is a channel).
+    stream.destroy();
+  }
+  return (await exec.inspect()).ExitCode ?? -1;
+}
+
 export function localEndpoint(): DockerEndpoint {
   return { socketPath: process.env.BERTH_DOCKER_SOCKET ?? '/var/run/docker.sock' };
 }
@@ -109,7 +148,7 @@ export class Engine {
       if (err instanceof EngineError || err instanceof InputError) throw err;
       if ('tcp' in this.endpoint) {
         const { host, port, tls } = this.endpoint.tcp;
-        throw new EngineError(`Docker Engine at ${tls ? 'https' : 'tcp'}://${host}:${port}: ${(err as Error).message}`, 'check berth_docker_host and berth_docker_tls_dir in the inventory, and that dockerd listens there', true);
+        throw new EngineError(`Docker Engine at ${tcpEngineUrl(host, port, tls !== undefined)}: ${(err as Error).message}`, 'check berth_docker_host and berth_docker_tls_dir in the inventory, and that dockerd listens there', true);
       }
       throw new EngineError(
         `Docker Engine does not answer on its socket: ${(err as Error).message}`,

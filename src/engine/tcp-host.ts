@@ -8,9 +8,9 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { connect as tcpConnect } from 'node:net';
-import { PassThrough, type Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { isLoopback } from '../config/values.js';
-import { Engine, EngineError } from './docker.js';
+import { Engine, EngineError, runExec, tcpEngineUrl } from './docker.js';
 import { DockerHost } from './docker-host.js';
 import { UnreachableError } from './host.js';
 import { ScriptFiles, type RunResult, type ScriptRunner } from './script-files.js';
@@ -40,7 +40,7 @@ export class TcpHost extends DockerHost {
 
   constructor(target: TcpTarget) {
     const agent = target.tls ? new HttpsAgent({ keepAlive: true, maxSockets: SOCKETS_PER_HOST, ...target.tls }) : new HttpAgent({ keepAlive: true, maxSockets: SOCKETS_PER_HOST });
-    const url = `${target.tls ? 'https' : 'tcp'}://${target.address}:${target.port}`;
+    const url = tcpEngineUrl(target.address, target.port, target.tls !== undefined);
     // A refused, reset or silent connection is a host lost, as a dropped SSH connection is: the
     // deploy goes on with the other hosts and reports it.
     const lost = (err: Error): Error =>
@@ -95,27 +95,10 @@ class FilesContainer implements ScriptRunner {
       AttachStderr: true,
       User: 'root',
     });
-    const stream = await exec.start({ hijack: true, stdin: stdin !== undefined });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
-    const out = new PassThrough().on('data', (c: Buffer) => stdout.push(c));
-    const err = new PassThrough().on('data', (c: Buffer) => stderr.push(c));
-    docker.modem.demuxStream(stream, out, err);
-    const done = new Promise<void>((resolve, reject) => {
-      if (stream.destroyed || stream.readableEnded) return resolve();
-      stream.on('end', resolve);
-      stream.on('close', resolve);
-      stream.on('error', reject);
-    });
-    // Half-closed after stdin: the engine gives the script its end of input, then its output.
-    if (stdin !== undefined) stream.end(stdin);
-    try {
-      await done;
-    } finally {
-      stream.destroy();
-    }
-    const info = await exec.inspect();
-    return { code: info.ExitCode ?? -1, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString('utf8') };
+    const code = await runExec(docker, exec, { stdout: (c) => stdout.push(c), stderr: (c) => stderr.push(c) }, `host ${this.target.name}: a script in ${FILES_CONTAINER}`, stdin);
+    return { code, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString('utf8') };
   }
 
   /** The files container running this target's image and mounts; anything else of that name replaced. */
