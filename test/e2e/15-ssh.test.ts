@@ -5,8 +5,7 @@
 // ssh-keyscan, and each failure an operator meets said in one line.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import ssh2 from 'ssh2';
@@ -17,13 +16,13 @@ import { SshHost } from '../../src/engine/ssh-host.js';
 import type { SshTarget } from '../../src/engine/ssh.js';
 import type { ContainerSpec } from '../../src/plan/types.js';
 import { BASE_IMAGE, inHost, removeTestHosts, sshdLogins, startTestHosts, testKey, waitReady, type TestHost } from '../hosts/hosts.js';
-import { berth, dockerAvailable } from './harness.js';
+import { berth, dockerAvailable, e2eTempDir } from './harness.js';
 
 const hasDocker = dockerAvailable();
 const hasBase = hasDocker && spawnSync('docker', ['image', 'inspect', BASE_IMAGE], { stdio: 'ignore' }).status === 0;
 if (hasDocker && !hasBase) console.error(`# e2e ssh: ${BASE_IMAGE} is missing (the 10-images suite builds it); skipped`);
 
-const work = mkdtempSync(join(tmpdir(), 'berth-e2e-ssh-'));
+const work = e2eTempDir('ssh');
 const configDir = join(work, 'config');
 const knownHostsFile = join(configDir, 'known_hosts');
 let key: { privateKeyFile: string; publicKey: string };

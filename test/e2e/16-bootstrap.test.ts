@@ -5,21 +5,20 @@
 // are shown and recorded, a changed one refused. Test hosts use slots 41-49, names berth-th-boot*.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { stripVTControlCharacters } from 'node:util';
 import { fingerprint } from '../../src/engine/known-hosts.js';
 import { SshHost } from '../../src/engine/ssh-host.js';
 import { BASE_IMAGE, inHost, removeTestHosts, startTestHosts, testKey, waitReady, type TestHost } from '../hosts/hosts.js';
-import { berth, dockerAvailable } from './harness.js';
+import { berth, dockerAvailable, e2eTempDir } from './harness.js';
 
 const hasDocker = dockerAvailable();
 const hasBase = hasDocker && spawnSync('docker', ['image', 'inspect', BASE_IMAGE], { stdio: 'ignore' }).status === 0;
 if (hasDocker && !hasBase) console.error(`# e2e bootstrap: ${BASE_IMAGE} is missing (the 10-images suite builds it); skipped`);
 
-const work = mkdtempSync(join(tmpdir(), 'berth-e2e-boot-'));
+const work = e2eTempDir('boot');
 const configDir = join(work, 'config');
 const knownHostsFile = join(configDir, 'known_hosts');
 // Not loopback: listed in insecure-registries. Nothing needs to answer there.

@@ -4,14 +4,13 @@
 // lacks an image. Only memcached is enabled, so the images are small (base + memcached).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { REGISTRY_CONTAINER, REGISTRY_VOLUME } from '../../src/deployment/registry.js';
 import { SshHost } from '../../src/engine/ssh-host.js';
 import { BASE_IMAGE, inHost, removeTestHosts, startTestHosts, testKey, waitReady, type TestHost } from '../hosts/hosts.js';
-import { berth, dockerAvailable, imageTag, sh } from './harness.js';
+import { berth, dockerAvailable, e2eTempDir, imageTag, sh } from './harness.js';
 
 const hasDocker = dockerAvailable();
 const images = ['base', 'memcached', 'registry'].map((n) => `berth/${n}:${imageTag}`);
@@ -24,7 +23,7 @@ const REGISTRY = `127.0.0.1:${PORT}`;
 const tagged = images.map((i) => `${REGISTRY}/${i}`);
 const memcachedRef = `${REGISTRY}/berth/memcached:${imageTag}`;
 
-const work = mkdtempSync(join(tmpdir(), 'berth-e2e-reg-'));
+const work = e2eTempDir('reg');
 const configDir = join(work, 'config');
 let hosts: TestHost[] = [];
 let key: { privateKeyFile: string; publicKey: string };

@@ -7,22 +7,22 @@
 // connection reported as the host unreachable; the files container gone after destroy's removal.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { hostname, tmpdir } from 'node:os';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createServer as createTlsServer } from 'node:tls';
 import { isUnreachable } from '../../src/engine/host.js';
 import { FILES_CONTAINER, TcpHost, type TcpTarget } from '../../src/engine/tcp-host.js';
 import { BASE_IMAGE } from '../hosts/hosts.js';
-import { dockerAvailable, ok } from './harness.js';
+import { dockerAvailable, e2eTempDir, ok } from './harness.js';
 
 const hasDocker = dockerAvailable();
 const hasBase = hasDocker && spawnSync('docker', ['image', 'inspect', BASE_IMAGE], { stdio: 'ignore' }).status === 0;
 if (hasDocker && !hasBase) console.error(`# e2e tcp: ${BASE_IMAGE} is missing (the 10-images suite builds it); skipped`);
 
-const work = mkdtempSync(join(tmpdir(), 'berth-e2e-tcp-'));
+const work = e2eTempDir('tcp');
 const configRoot = join(work, 'node-config');
 const labels = { 'berth.deployment': 'berth-e2e-tcp', 'berth.kind': 'files' };
 const servers: Server[] = [];

@@ -53,6 +53,18 @@ export function berth(args: string[], env: NodeJS.ProcessEnv = {}): SpawnSyncRet
 }
 
 /**
+ * A temporary folder for a suite, removed when the test process exits (also when the suite was
+ * skipped or failed) unless BERTH_E2E_KEEP is set.
+ */
+export function e2eTempDir(name: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `berth-e2e-${name}-`));
+  process.on('exit', () => {
+    if (!process.env.BERTH_E2E_KEEP) rmSync(dir, { recursive: true, force: true });
+  });
+  return dir;
+}
+
+/**
  * A deployment made by a test: its own config directory in a temporary folder, every service on a
  * loopback address, and every output kept so a test can check that no secret was printed.
  */
@@ -67,7 +79,7 @@ export class TestCloud {
   tag: string = imageTag;
 
   constructor(name: string) {
-    this.work = mkdtempSync(join(tmpdir(), `berth-e2e-${name}-`));
+    this.work = e2eTempDir(name);
     this.configDir = join(this.work, 'etc');
     this.nodeConfig = join(this.work, 'node-config');
     this.data = join(this.work, 'data');
