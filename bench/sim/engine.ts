@@ -789,7 +789,10 @@ export class SimEngine {
     clearTimeout(w.timer);
     w.timer = undefined;
     if (!c.running || c.exitAt === undefined || w.condition === 'removed') return;
-    w.timer = setTimeout(() => this.settle(c), Math.max(c.exitAt - Date.now(), 0));
+    // Settled as at its exit time: a timer may fire a millisecond before Date.now() reaches it,
+    // and a settle that found it early would leave the wait without a timer, waiting for ever.
+    const at = c.exitAt;
+    w.timer = setTimeout(() => this.settle(c, Math.max(Date.now(), at)), Math.max(at - Date.now(), 0));
   }
 
   private resolveWaiter(c: Container, w: Waiter, code: number): void {
