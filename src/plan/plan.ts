@@ -237,7 +237,9 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
 /** The haproxy backends a container serves as a server (named after its inventory host). */
 function balancedAs(svc: ServiceDef, container: string, host: string): Pick<DesiredContainer, 'balanced'> {
   // A restart of the container that answers a frontend's health check takes the server out as well.
-  const backends = (svc.frontends ?? []).filter((fe) => fe.container === container || fe.check?.container === container).map((fe) => ({ backend: fe.name, server: host }));
+  const backends = (svc.frontends ?? [])
+    .filter((fe) => fe.container === container || fe.check?.container === container)
+    .map((fe) => ({ backend: fe.name, server: host, ...(fe.container === container ? {} : { checks: fe.container }) }));
   return backends.length ? { balanced: backends } : {};
 }
 

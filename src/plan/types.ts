@@ -49,8 +49,11 @@ export interface DesiredContainer {
   stopTimeoutSeconds?: number;
   /** Hands its duty to another copy before it stops (see ContainerDef.handOff); only when it has other copies. */
   handOff?: { holds: string; handOff: string; resume: string };
-  /** haproxy backends it is a server of: drained before it restarts, readied after. */
-  balanced?: { backend: string; server: string }[];
+  /**
+   * haproxy backends it is a server of: drained before it restarts, readied after. `checks` names
+   * the container that serves the backend when this one only answers haproxy's check for it.
+   */
+  balanced?: { backend: string; server: string; checks?: string }[];
   /** Address and TCP ports it listens on, for prechecks. */
   address: string;
   ports: number[];

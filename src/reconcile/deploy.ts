@@ -13,7 +13,7 @@ import { canonicalJson, isUpgradeStep, namedVolumes } from '../plan/plan.js';
 import { LABEL, type DesiredContainer, type DesiredJob, type Plan, type ServicePlan, type UpgradeExec } from '../plan/types.js';
 import { appliedMarker, decide, type ContainerAction } from './diff.js';
 import { handOff, holdsDuty, resume, rollHolderLast } from './hand-off.js';
-import { LoadBalancers } from './load-balancer.js';
+import { LoadBalancers, type ServerRef } from './load-balancer.js';
 import { describeConflicts, isOurs, ownershipConflicts } from './ownership.js';
 import { HostGate, inLimit, skipReason, type Scope } from './scope.js';
 
@@ -345,7 +345,7 @@ async function convergeOn(desired: DesiredContainer, run: Run): Promise<StepResu
       await waitHealthy(host, desired, opts.healthTimeoutMs);
       if (desired.rolloutGate) await waitGate(host, desired, opts.healthTimeoutMs);
       if (desired.handOff) await resume(host, desired);
-      if (run.balancers && desired.balanced) await run.balancers.ready(desired.balanced);
+      if (run.balancers && desired.balanced) await run.balancers.ready(desired.balanced, await serversToWaitFor(host, desired.balanced));
     }
     return emitEnd({ host: desired.host, target: desired.name, action: action.kind, status: 'changed', reasons: action.reasons, durationMs: Date.now() - t0 });
   } catch (err) {
@@ -659,6 +659,16 @@ async function waitGate(host: Host, c: DesiredContainer, timeoutMs = 300_000): P
     if (Date.now() > deadline) throw new Error(`healthy, but its rollout gate did not pass after ${timeoutMs / 1000}s: ${r.output.trim() || `exit ${r.code}`}`);
     await new Promise((res) => setTimeout(res, 1000));
   }
+}
+
+/**
+ * The servers whose readiness to wait for: a container that only answers the check (Galera's
+ * clustercheck) waits only when the container it checks runs healthy here; otherwise that one is
+ * still coming up (a new node joining its cluster) and waits for itself.
+ */
+async function serversToWaitFor(host: Host, servers: NonNullable<DesiredContainer['balanced']>): Promise<ServerRef[]> {
+  const up = await Promise.all(servers.map(async (s) => !s.checks || (await host.inspect(s.checks).catch(() => undefined))?.health === 'healthy'));
+  return servers.filter((_, i) => up[i]);
 }
 
 /** Servers a killed run left drained in haproxy are returned to service first. */

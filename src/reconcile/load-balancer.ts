@@ -75,8 +75,8 @@ export class LoadBalancers {
     });
   }
 
-  /** Returns the servers to service and waits until every haproxy's checks see them up. */
-  async ready(servers: readonly ServerRef[], timeoutMs = 60_000): Promise<void> {
+  /** Returns the servers to service and waits until every haproxy's checks see those of `waitFor` up. */
+  async ready(servers: readonly ServerRef[], waitFor: readonly ServerRef[] = servers, timeoutMs = 60_000): Promise<void> {
     if (!servers.length) return;
     await this.each(async (h, c, name) => {
       await command(h, c, servers.map((s) => `set server ${s.backend}/${s.server} state ready`));
@@ -85,7 +85,7 @@ export class LoadBalancers {
         const stats = parseStat(await command(h, c, ['show stat']));
         // Right after `ready` a server reads UP with its old failing check ("UP 1/2", L4CON): up
         // means UP with a passed check.
-        const down = servers.filter((s) => !stats.some((st) => st.backend === s.backend && st.server === s.server && st.status === 'UP' && /^L[467]OK/.test(st.check)));
+        const down = waitFor.filter((s) => !stats.some((st) => st.backend === s.backend && st.server === s.server && st.status === 'UP' && /^L[467]OK/.test(st.check)));
         if (!down.length) return;
         if (Date.now() > deadline) {
           throw new Error(`haproxy on ${name} does not see ${down.map((s) => `${s.backend}/${s.server}`).join(', ')} up after ${timeoutMs / 1000} s`);

@@ -93,7 +93,7 @@ describe("haproxy's admin socket on simulated engines", () => {
     assert.match(state, /^1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state /);
     assert.match(state, /^\d+ keystone_internal 1 ctl1 127\.1\.0\.1 2 8 /m);
     assert.deepEqual(serversSetAside(state), [KEYSTONE_CTL1]);
-    await lb.ready([KEYSTONE_CTL1], 2_000);
+    await lb.ready([KEYSTONE_CTL1], [KEYSTONE_CTL1], 2_000);
     assert.deepEqual(serversSetAside((await cli('show servers state')).output), []);
     assert.ok(parseStat((await cli('show stat')).output).every((s) => s.status === 'UP'));
   });
