@@ -82,6 +82,12 @@ export interface ContainerDef {
    */
   rollout?: 'serial' | 'rolling';
   /**
+   * Changes in the one-host-at-a-time chain of that container of its service, on each host right
+   * after it, before the next host's copy of it (Galera's clustercheck with its node: taking the
+   * check down takes the node out of haproxy, so never while another node is out).
+   */
+  rollsWith?: string;
+  /**
    * A shell command that must succeed in the container, after it is healthy, before the next
    * host's copy changes in a rolling change (RabbitMQ: every node of the cluster running again).
    */

@@ -152,6 +152,7 @@ export function plan(input: PlanInput, catalog: readonly ServiceDef[]): Plan {
           ...(def.after ? { after: def.after } : {}),
           ...(def.rollout || (balancer && svc.frontends?.some((fe) => fe.container === def.name || fe.check?.container === def.name)) ? { rollout: def.rollout ?? 'rolling' } : {}),
           ...(def.rolloutGate ? { rolloutGate: def.rolloutGate } : {}),
+          ...(def.rollsWith ? { rollsWith: def.rollsWith } : {}),
           ...(def.stopTimeoutSeconds ? { stopTimeoutSeconds: def.stopTimeoutSeconds } : {}),
           ...(def.handOff && placed.length > 1 ? { handOff: def.handOff } : {}),
           ...(balancer ? balancedAs(svc, def.name, host) : {}),

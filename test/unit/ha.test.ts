@@ -71,6 +71,8 @@ test('3 control hosts: haproxy and keepalived on each, every service through the
   // The clustercheck answers for its node: restarting it takes the node out, so it rolls, drained first.
   const check = ctx.plan.services.find((s) => s.service === 'mariadb')!.containers.find((c) => c.name === 'mariadb_clustercheck' && c.host === 'ctl2')!;
   assert.equal(check.rollout, 'rolling');
+  // ...in its node's chain, so it never goes down while another node is out.
+  assert.equal(check.rollsWith, 'mariadb');
   assert.deepEqual(check.balanced, [{ backend: 'mariadb', server: 'ctl2', checks: 'mariadb' }]);
   // haproxy and keepalived hand the VIP off before they stop.
   assert.match(lb.containers.find((c) => c.name === 'keepalived' && c.host === 'ctl1')!.handOff!.holds, new RegExp(`ip -o addr show to ${VIP.replace(/\./g, '\\.')} `));

@@ -79,6 +79,7 @@ export const mariadb: ServiceDef = {
       command: 'socat TCP-LISTEN:{{ globals.mariadb_clustercheck_port }},bind={{ api_address }},reuseaddr,fork EXEC:/usr/local/bin/galera-clustercheck',
       configFiles: [{ template: 'mariadb/monitor.cnf.j2', dest: '/etc/mysql/monitor.cnf', owner: 'mysql', perm: '0600' }],
       when: { enable_haproxy: [true] },
+      rollsWith: 'mariadb',
       ports: ['{{ globals.mariadb_clustercheck_port }}'],
       healthcheck: { test: 'healthcheck_listen socat {{ globals.mariadb_clustercheck_port }}', intervalSeconds: 10 },
     },
