@@ -193,14 +193,18 @@ test('rolling: Galera nodes are created one at a time; a keystone change restart
   for (const [name, host] of hosts) {
     host.onCall = () => {
       const last = host.calls.at(-1)!;
-      if (/^(create|start|restart) (mariadb|keystone)$/.test(last)) log.push(`${name}: ${last}`);
+      if (/^(create|start|restart) (mariadb|mariadb_clustercheck|keystone)$/.test(last)) log.push(`${name}: ${last}`);
     };
   }
   const first = await deploy({ plan: ctx.plan, hosts: ctx.hosts, deploymentId: ctx.deploymentId });
   assert.deepEqual(first.filter((r) => r.status === 'failed'), []);
-  // Each Galera node is up before the next is created; fresh keystone copies start together.
-  const galera = log.filter((l) => / (create|start) mariadb$/.test(l));
-  assert.deepEqual(galera, ['ctl1: create mariadb', 'ctl1: start mariadb', 'ctl2: create mariadb', 'ctl2: start mariadb', 'ctl3: create mariadb', 'ctl3: start mariadb']);
+  // Each Galera node is up, then its clustercheck, before the next node is created; fresh keystone
+  // copies start together.
+  const galera = log.filter((l) => / (create|start) mariadb(_clustercheck)?$/.test(l));
+  assert.deepEqual(
+    galera,
+    ['ctl1', 'ctl2', 'ctl3'].flatMap((h) => [`${h}: create mariadb`, `${h}: start mariadb`, `${h}: create mariadb_clustercheck`, `${h}: start mariadb_clustercheck`]),
+  );
 
   mkdirSync(join(dir, 'config'), { recursive: true });
   writeFileSync(join(dir, 'config', 'keystone.conf'), '[token]\ncache_time = 301\n');
