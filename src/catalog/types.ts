@@ -83,8 +83,9 @@ export interface ContainerDef {
   rollout?: 'serial' | 'rolling';
   /**
    * Changes in the one-host-at-a-time chain of that container of its service, on each host right
-   * after it, before the next host's copy of it (Galera's clustercheck with its node: taking the
-   * check down takes the node out of haproxy, so never while another node is out).
+   * before it, after the previous host's copy of it (Galera's clustercheck with its node: taking
+   * the check down takes the node out of haproxy, so never while another node is out; and a new
+   * node is seen up only once its check answers).
    */
   rollsWith?: string;
   /**

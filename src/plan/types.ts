@@ -43,7 +43,7 @@ export interface DesiredContainer {
   after?: string[];
   /** One host at a time: also when created ('serial'), or once a copy runs ('rolling'; see ContainerDef.rollout). */
   rollout?: 'serial' | 'rolling';
-  /** Rolls in that container's chain, right after its copy on this host (see ContainerDef.rollsWith). */
+  /** Rolls in that container's chain, right before its copy on this host (see ContainerDef.rollsWith). */
   rollsWith?: string;
   /** Must succeed in the container before the next host's copy changes (see ContainerDef.rolloutGate). */
   rolloutGate?: string;

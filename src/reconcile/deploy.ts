@@ -269,15 +269,15 @@ function rollingOrder(containers: readonly DesiredContainer[], views: ReadonlyMa
   for (const copies of oneAtATime(containers, views)) {
     if (copies[0]!.handOff || copies[0]!.rollsWith) continue;
     copies.slice(1).forEach((c, i) => previous.set(c, copies[i]!));
-    // A container that rolls with these goes on each host right after this one, and the next
-    // host's copy of this one after it: the chain is a1, b1, a2, b2...
+    // A container that rolls with these goes on each host right before this one, after the
+    // previous host's copy of this one: the chain is b1, a1, b2, a2...
     const companions = containers.filter((c) => c.rollsWith === copies[0]!.name);
     for (const [i, copy] of copies.entries()) {
       const companion = companions.find((c) => c.host === copy.host);
       if (!companion) continue;
-      previous.set(companion, copy);
-      const next = copies[i + 1];
-      if (next) previous.set(next, companion);
+      previous.set(copy, companion);
+      const before = copies[i - 1];
+      if (before) previous.set(companion, before);
     }
   }
   return previous;

@@ -198,12 +198,12 @@ test('rolling: Galera nodes are created one at a time; a keystone change restart
   }
   const first = await deploy({ plan: ctx.plan, hosts: ctx.hosts, deploymentId: ctx.deploymentId });
   assert.deepEqual(first.filter((r) => r.status === 'failed'), []);
-  // Each Galera node is up, then its clustercheck, before the next node is created; fresh keystone
-  // copies start together.
+  // Each Galera node's clustercheck, then the node, before the next node's; fresh keystone copies
+  // start together.
   const galera = log.filter((l) => / (create|start) mariadb(_clustercheck)?$/.test(l));
   assert.deepEqual(
     galera,
-    ['ctl1', 'ctl2', 'ctl3'].flatMap((h) => [`${h}: create mariadb`, `${h}: start mariadb`, `${h}: create mariadb_clustercheck`, `${h}: start mariadb_clustercheck`]),
+    ['ctl1', 'ctl2', 'ctl3'].flatMap((h) => [`${h}: create mariadb_clustercheck`, `${h}: start mariadb_clustercheck`, `${h}: create mariadb`, `${h}: start mariadb`]),
   );
 
   mkdirSync(join(dir, 'config'), { recursive: true });
