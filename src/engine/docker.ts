@@ -43,7 +43,6 @@ interface BuildEvent {
   aux?: { ID?: string };
 }
 
-/** This machine's engine: BERTH_DOCKER_SOCKET or Docker's default socket. */
 /** How a TCP engine is named in messages: the scheme says whether it is TLS. */
 export function tcpEngineUrl(host: string, port: number, tls: boolean): string {
   return `${tls ? 'https' : 'tcp'}://${host}:${port}`;
@@ -83,6 +82,7 @@ export async function runExec(docker: Docker, exec: Docker.Exec, sinks: { stdout
   return (await exec.inspect()).ExitCode ?? -1;
 }
 
+/** This machine's engine: BERTH_DOCKER_SOCKET or Docker's default socket. */
 export function localEndpoint(): DockerEndpoint {
   return { socketPath: process.env.BERTH_DOCKER_SOCKET ?? '/var/run/docker.sock' };
 }

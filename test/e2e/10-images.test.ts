@@ -2,22 +2,19 @@
 // images: the container contract (start script, COPY_ALWAYS / COPY_ONCE, --check) and the tools.
 // Later e2e suites reuse these images: the build key makes their builds no-ops.
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { defaultRelease } from '../../src/config/releases.js';
-import { berth, dockerAvailable, ok, sh } from './harness.js';
+import { berth, dockerAvailable, e2eTempDir, ok, sh } from './harness.js';
 
 // The default release's images; the zed suite builds its own.
 const tag = defaultRelease;
 
 const hasDocker = dockerAvailable();
-const configDir = mkdtempSync(join(tmpdir(), 'berth-e2e-build-'));
+const configDir = e2eTempDir('build');
 const logDir = join(configDir, 'logs');
 const containers: string[] = [];
-/** Temporary directories made here, removed after the suite. */
-const made: string[] = [configDir];
 
 interface Summary {
   type: 'summary';
@@ -37,8 +34,7 @@ function buildJson(args: string[]): { status: number | null; summary: Summary; s
 
 /** A config.json directory like the one berth renders for a container: root-owned, 0600. */
 function configFiles(strategyNote: string, content: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'berth-e2e-cfg-'));
-  made.push(dir);
+  const dir = e2eTempDir('cfg');
   writeFileSync(join(dir, 'test.conf'), content, { mode: 0o600 });
   writeFileSync(
     join(dir, 'config.json'),
@@ -84,8 +80,6 @@ describe('berth build (real engine)', { skip: !hasDocker }, () => {
   before(() => mkdirSync(logDir, { recursive: true }));
   after(() => {
     for (const c of containers) sh('docker', ['rm', '-f', c]);
-    // BERTH_E2E_KEEP keeps the build logs and config directories to look at.
-    if (!process.env.BERTH_E2E_KEEP) for (const d of made) rmSync(d, { recursive: true, force: true });
   });
 
   test('builds every image from nothing', () => {
@@ -202,7 +196,7 @@ describe('berth build (real engine)', { skip: !hasDocker }, () => {
   });
 
   test('a failed image skips its subtree, not its siblings, and the run exits 1', () => {
-    const extra = mkdtempSync(join(tmpdir(), 'berth-e2e-images-'));
+    const extra = e2eTempDir('images');
     const image = (name: string, parent: string, run: string): void => {
       mkdirSync(join(extra, name));
       writeFileSync(join(extra, name, 'image.yml'), `parent: ${parent}\n`);
